@@ -1,0 +1,98 @@
+"""Command line: ``turnscribe serve`` (and the evaluation commands under ``turnscribe eval``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from turnscribe import __version__
+from turnscribe.config import Settings, load_api_keys
+from turnscribe.engines.base import Engines
+
+log = logging.getLogger("turnscribe")
+
+
+def build_engines(engine: str, asr_model: str) -> Engines:
+    if engine == "fake":
+        from turnscribe.engines.fake import fake_engines
+
+        return fake_engines()
+    from turnscribe.engines.registry import load_engines
+
+    return load_engines(asr_model=asr_model)
+
+
+async def _serve(settings: Settings) -> None:
+    from turnscribe.server.app import AppState, start_server
+
+    state = AppState(settings=settings, executor=ThreadPoolExecutor(settings.workers,
+                                                                      thread_name_prefix="session"))
+    server = await start_server(state)
+    log.info("turnscribe %s listening on ws://%s:%d/v2/listen", __version__, settings.host, settings.port)
+    if not settings.auth_required:
+        log.warning("no API keys configured (TURNSCRIBE_API_KEYS / --api-key-file): the server is OPEN to "
+                    "anyone who can reach it")
+    loop = asyncio.get_running_loop()
+    stop = loop.create_future()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+    try:
+        state.engines = await loop.run_in_executor(state.executor, build_engines, settings.engine,
+                                                   settings.asr_model)
+        log.info("models loaded: %s; ready", state.engines.names)
+    except Exception as exc:  # keep serving /healthz and a failing /readyz so the cause is visible
+        state.load_error = f"{type(exc).__name__}: {exc}"
+        log.exception("loading the models failed")
+    await stop
+    log.info("shutting down")
+    server.close()
+    await server.wait_closed()
+    state.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("serve", help="run the Flux-compatible WebSocket server")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key-file", help="file with one accepted API key per line (also TURNSCRIBE_API_KEYS)")
+    p.add_argument("--idle-timeout", type=float, default=60.0, help="seconds without input before closing")
+    p.add_argument("--engine", choices=("real", "fake"), default="real",
+                   help="real: bundled models; fake: scripted engines for protocol testing")
+    p.add_argument("--asr-model", default="tiny.en", help="speech model name (see README)")
+    p.add_argument("--workers", type=int, default=8, help="threads that run stream processing")
+    p.add_argument("--log-level", default="INFO")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="turnscribe", description=__doc__)
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_serve(sub)
+    try:
+        from turnscribe.eval.cli import add_eval_commands
+    except ImportError:  # evaluation tools are optional
+        add_eval_commands = None
+    if add_eval_commands is not None:
+        add_eval_commands(sub)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=getattr(args, "log_level", "INFO").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "serve":
+        try:
+            keys = load_api_keys(key_file=args.api_key_file)
+        except OSError as exc:
+            parser.error(f"cannot read the API key file: {exc}")
+        settings = Settings(host=args.host, port=args.port, api_keys=keys, idle_timeout_s=args.idle_timeout,
+                            engine=args.engine, asr_model=args.asr_model, workers=args.workers)
+        asyncio.run(_serve(settings))
+        return 0
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

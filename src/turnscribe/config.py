@@ -1,0 +1,42 @@
+"""Server settings, validated once at start-up. No globals: built in ``cli.main`` and passed down."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KEYS_ENV = "TURNSCRIBE_API_KEYS"
+KEY_FILE_ENV = "TURNSCRIBE_API_KEY_FILE"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_keys: frozenset[str] = field(default_factory=frozenset)
+    idle_timeout_s: float = 60.0
+    engine: str = "real"            # "real" (bundled models) or "fake" (scripted, no models)
+    asr_model: str = "tiny.en"
+    workers: int = 8                # threads running session work (engines release the GIL)
+    max_frame_bytes: int = 4 * 1024 * 1024
+
+    @property
+    def auth_required(self) -> bool:
+        return bool(self.api_keys)
+
+
+def load_api_keys(*, env: dict[str, str] | None = None, key_file: str | None = None) -> frozenset[str]:
+    """Keys from ``TURNSCRIBE_API_KEYS`` (comma/whitespace separated) and a key file (one per line,
+    ``#`` comments allowed; path from the argument or ``TURNSCRIBE_API_KEY_FILE``)."""
+    env = dict(os.environ) if env is None else env
+    keys: set[str] = set()
+    for part in env.get(KEYS_ENV, "").replace(",", " ").split():
+        keys.add(part.strip())
+    path = key_file or env.get(KEY_FILE_ENV)
+    if path:
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line:
+                keys.add(line)
+    return frozenset(k for k in keys if k)

@@ -1,0 +1,1 @@
+"""The sans-I/O Flux core: parameters, messages, events, the turn table and the Session."""

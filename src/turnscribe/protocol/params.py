@@ -1,0 +1,226 @@
+"""`/v2/listen` query parameters (flux-protocol.md §2): parse and validate → ``ListenParams``.
+
+Invariants: a ``ListenParams`` is always valid (every range and combination of §2.2 holds);
+anything else raised ``BadRequest`` with a human-readable reason, before the upgrade.
+Repeated parameters are lists (``keyterm``, ``language_hint``, ``tag``, ``redact``); every
+other parameter may appear once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from turnscribe.errors import BadRequest
+
+MODELS = ("flux-general-en", "flux-general-multi")
+MULTI_MODEL = "flux-general-multi"
+ENCODINGS = ("linear16", "linear32", "mulaw", "alaw", "opus", "ogg-opus")
+SAMPLE_RATES = (8000, 16000, 24000, 44100, 48000)
+LANGUAGES = ("en", "es", "fr", "de", "hi", "ru", "pt", "ja", "it", "nl")
+REDACT_VALUES = ("numbers", "aggressive_numbers")
+
+EOT_RANGE = (0.5, 1.0)
+EAGER_RANGE = (0.3, 0.9)
+TIMEOUT_RANGE = (500, 60000)
+MAX_KEYTERMS = 100
+MAX_TAG_CHARS = 128
+
+DEFAULT_EOT = 0.7
+DEFAULT_TIMEOUT_MS = 5000
+
+_REPEATABLE = {"keyterm", "language_hint", "tag", "redact"}
+_SINGLE = {"model", "encoding", "sample_rate", "eot_threshold", "eager_eot_threshold", "eot_timeout_ms",
+           "numerals", "profanity_filter", "mip_opt_out"}
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    eot_threshold: float = DEFAULT_EOT
+    eager_eot_threshold: float | None = None
+    eot_timeout_ms: int = DEFAULT_TIMEOUT_MS
+
+
+@dataclass(frozen=True, slots=True)
+class ListenParams:
+    model: str = "flux-general-en"
+    encoding: str | None = "linear16"
+    sample_rate: int | None = 16000
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    keyterms: tuple[str, ...] = ()
+    language_hints: tuple[str, ...] = ()
+    numerals: bool = False
+    profanity_filter: bool = False
+    redact: tuple[str, ...] = ()
+    mip_opt_out: bool = False
+    tags: tuple[str, ...] = ()
+
+    @property
+    def multilingual(self) -> bool:
+        return self.model == MULTI_MODEL
+
+    def with_changes(self, **changes: object) -> ListenParams:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def parse_number(name: str, raw: object) -> float:
+    """A finite number (JSON number or numeric string); bools are not numbers."""
+    if isinstance(raw, bool):
+        raise ValueError(f"{name} must be a number, got {raw!r}")
+    try:
+        value = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {raw!r}")
+    return value
+
+
+def check_range(name: str, value: float, bounds: tuple[float, float]) -> None:
+    lo, hi = bounds
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be between {lo:g} and {hi:g}, got {value:g}")
+
+
+def parse_timeout(raw: object) -> int:
+    if isinstance(raw, bool):
+        raise ValueError(f"eot_timeout_ms must be an integer number of milliseconds, got {raw!r}")
+    if isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, float) and raw.is_integer():
+        value = int(raw)
+    elif isinstance(raw, str) and raw.strip().lstrip("+-").isdigit():
+        value = int(raw)
+    else:
+        raise ValueError(f"eot_timeout_ms must be an integer number of milliseconds, got {raw!r}")
+    check_range("eot_timeout_ms", value, TIMEOUT_RANGE)
+    return value
+
+
+def validate_thresholds(t: Thresholds) -> Thresholds:
+    check_range("eot_threshold", t.eot_threshold, EOT_RANGE)
+    if t.eager_eot_threshold is not None:
+        check_range("eager_eot_threshold", t.eager_eot_threshold, EAGER_RANGE)
+        if t.eager_eot_threshold > t.eot_threshold:
+            raise ValueError(
+                f"eager_eot_threshold ({t.eager_eot_threshold:g}) must not exceed eot_threshold "
+                f"({t.eot_threshold:g})")
+    check_range("eot_timeout_ms", t.eot_timeout_ms, TIMEOUT_RANGE)
+    return t
+
+
+def normalise_language(raw: str) -> str:
+    """'pt-BR' → 'pt'; raises ValueError when empty or unsupported."""
+    base = raw.strip().replace("_", "-").split("-")[0].lower()
+    if not base:
+        raise ValueError("language_hint must not be empty")
+    if base not in LANGUAGES:
+        raise ValueError(f"unsupported language_hint {raw!r}; supported: {' '.join(LANGUAGES)}")
+    return base
+
+
+def validate_keyterms(terms: Iterable[object]) -> tuple[str, ...]:
+    out: list[str] = []
+    for term in terms:
+        if not isinstance(term, str) or not term.strip():
+            raise ValueError("keyterms must be non-empty strings")
+        out.append(term.strip())
+    if len(out) > MAX_KEYTERMS:
+        raise ValueError(f"at most {MAX_KEYTERMS} keyterms are allowed, got {len(out)}")
+    return tuple(out)
+
+
+def _bool(name: str, raw: str) -> bool:
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    raise ValueError(f"{name} must be true or false, got {raw!r}")
+
+
+def parse_listen_params(pairs: Iterable[tuple[str, str]]) -> ListenParams:
+    """Validate the query of a `/v2/listen` handshake (§2.2).
+
+    Args:
+        pairs: decoded query pairs in order, blanks kept (``parse_qsl(q, keep_blank_values=True)``).
+
+    Raises:
+        BadRequest: with the reason sent back in ``dg-error``.
+    """
+    try:
+        return _parse(list(pairs))
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _parse(pairs: list[tuple[str, str]]) -> ListenParams:
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {k: [] for k in _REPEATABLE}
+    for key, value in pairs:
+        if key in _REPEATABLE:
+            multi[key].append(value)
+        elif key in _SINGLE:
+            if key in single:
+                raise ValueError(f"parameter {key} may only be given once")
+            single[key] = value
+        else:
+            raise ValueError(f"unknown parameter {key!r} for Flux /v2/listen")
+
+    model = single.get("model")
+    if not model:
+        raise ValueError("model is required (flux-general-en or flux-general-multi)")
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; supported: {', '.join(MODELS)}")
+
+    encoding = single.get("encoding") or None
+    if encoding is not None and encoding not in ENCODINGS:
+        raise ValueError(f"unsupported encoding {encoding!r}; supported: {', '.join(ENCODINGS)}")
+    sample_rate: int | None = None
+    if "sample_rate" in single:
+        raw_rate = single["sample_rate"]
+        if not raw_rate.isdigit() or int(raw_rate) not in SAMPLE_RATES:
+            raise ValueError(f"sample_rate must be one of {', '.join(map(str, SAMPLE_RATES))}, got {raw_rate!r}")
+        sample_rate = int(raw_rate)
+    if encoding is not None and sample_rate is None:
+        raise ValueError(f"sample_rate is required with encoding={encoding}")
+    if encoding is None:
+        sample_rate = None  # containerised audio: the header wins (§2.2)
+
+    eot = DEFAULT_EOT
+    if "eot_threshold" in single:
+        eot = parse_number("eot_threshold", single["eot_threshold"])
+    eager = None
+    if "eager_eot_threshold" in single:
+        eager = parse_number("eager_eot_threshold", single["eager_eot_threshold"])
+    timeout = DEFAULT_TIMEOUT_MS
+    if "eot_timeout_ms" in single:
+        timeout = parse_timeout(single["eot_timeout_ms"])
+    thresholds = validate_thresholds(Thresholds(eot, eager, timeout))
+
+    keyterms = validate_keyterms(multi["keyterm"])
+
+    hints_raw = multi["language_hint"]
+    if hints_raw and model != MULTI_MODEL:
+        raise ValueError("language_hint is only supported with model=flux-general-multi")
+    hints = tuple(dict.fromkeys(normalise_language(h) for h in hints_raw))
+
+    for tag in multi["tag"]:
+        if len(tag) > MAX_TAG_CHARS:
+            raise ValueError(f"tag values are limited to {MAX_TAG_CHARS} characters")
+    for value in multi["redact"]:
+        if value not in REDACT_VALUES:
+            raise ValueError(f"redact must be one of {', '.join(REDACT_VALUES)}, got {value!r}")
+
+    return ListenParams(
+        model=model,
+        encoding=encoding,
+        sample_rate=sample_rate,
+        thresholds=thresholds,
+        keyterms=keyterms,
+        language_hints=hints,
+        numerals=_bool("numerals", single["numerals"]) if "numerals" in single else False,
+        profanity_filter=(_bool("profanity_filter", single["profanity_filter"])
+                          if "profanity_filter" in single else False),
+        redact=tuple(dict.fromkeys(multi["redact"])),
+        mip_opt_out=_bool("mip_opt_out", single["mip_opt_out"]) if "mip_opt_out" in single else False,
+        tags=tuple(multi["tag"]),
+    )

@@ -1,0 +1,408 @@
+"""Session: the sans-I/O core of one `/v2/listen` stream.
+
+Bytes and text go in (``receive_audio``, ``receive_text``), wire events come out
+(``events_to_send``). No sockets, threads, tasks or wall clock: time is the audio clock —
+samples consumed at 16 kHz. Engines are injected and called synchronously with batches of
+one; the server may hand in batching proxies that merge calls across streams.
+
+Invariants (flux-protocol.md §5–§7):
+- the first event is ``Connected``; an ``Error`` is always the last event;
+- one ``TurnInfo`` per 240 ms of audio (3 frames of 80 ms), during speech and silence; a
+  state change replaces that tick's ``Update``; ``ForceEndTurn``'s ``EndOfTurn`` is off-tick;
+- turn transitions go through ``TurnMachine`` (one table, ``turns.py``);
+- ``StartOfTurn``/``EagerEndOfTurn`` carry non-empty words; after an ``EagerEndOfTurn`` the
+  transcript is frozen until ``TurnResumed`` or ``EndOfTurn`` (which repeats it);
+- ``CloseStream`` processes every buffered sample, ends with an ``Update`` (never an
+  ``EndOfTurn``) whose ``audio_window_end`` is the audio received, then the session closes;
+- identical audio gives identical events however it is split into frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from turnscribe.audio import make_decoder
+from turnscribe.engines.base import SAMPLE_RATE, AsrRequest, Audio, Engines, TurnRequest, VadRequest, Word
+from turnscribe.errors import AudioFormatError, ConfigureRejected, StreamError, UnparsableMessage
+from turnscribe.protocol import messages as m
+from turnscribe.protocol.eot import EotWeights, fuse
+from turnscribe.protocol.events import (
+    ConfigureFailure,
+    ConfigureSuccess,
+    Connected,
+    Error,
+    Event,
+    Trigger,
+    TurnEvent,
+    TurnInfo,
+    Warning,
+)
+from turnscribe.protocol.params import ListenParams
+from turnscribe.protocol.transcript import TurnTranscript
+from turnscribe.protocol.turns import Signal, TurnMachine, TurnState
+
+FRAME = 1280               # 80 ms at 16 kHz
+FRAMES_PER_TICK = 3        # one TurnInfo per 240 ms of audio (§6.1)
+TICK = FRAME * FRAMES_PER_TICK
+
+
+@dataclass(frozen=True, slots=True)
+class TurnPolicy:
+    """Tunables of the turn decisions (seconds unless named otherwise)."""
+
+    vad_on: float = 0.5            # chunk is speech at or above this probability
+    preroll_s: float = 0.3         # audio kept before the detected speech onset for ASR
+    min_speech_s: float = 0.064    # speech needed before an ASR attempt to start a turn
+    pause_for_acoustic_s: float = 0.15  # silence before the acoustic EOT model is asked
+    max_window_s: float = 24.0     # ASR window length before it slides (long turns)
+    keep_after_slide_s: float = 8.0
+    history_s: float = 32.0        # audio kept in memory at most
+    weights: EotWeights = field(default_factory=EotWeights)
+
+
+class _AudioRing:
+    """The last ``capacity`` samples of the stream, addressable by stream sample index."""
+
+    def __init__(self, capacity: int) -> None:
+        self._buf = np.zeros(capacity, dtype=np.float32)
+        self.end = 0  # stream index one past the last sample
+
+    def append(self, x: Audio) -> None:
+        cap = len(self._buf)
+        if len(x) >= cap:
+            x, self.end = x[-cap:], self.end + len(x) - cap
+        pos = self.end % cap
+        first = min(len(x), cap - pos)
+        self._buf[pos:pos + first] = x[:first]
+        self._buf[:len(x) - first] = x[first:]
+        self.end += len(x)
+
+    def slice(self, start: int, stop: int) -> Audio:
+        cap = len(self._buf)
+        start = max(start, self.end - cap, 0)
+        stop = min(stop, self.end)
+        if stop <= start:
+            return np.zeros(0, dtype=np.float32)
+        idx = np.arange(start, stop) % cap
+        return self._buf[idx]
+
+
+class Session:
+    """One Flux stream. See the module docstring for the contract."""
+
+    def __init__(self, params: ListenParams, engines: Engines, *, policy: TurnPolicy | None = None) -> None:
+        self.params = params
+        self.engines = engines
+        self.policy = policy or TurnPolicy()
+        self._events: list[Event] = [Connected()]
+        self._closed = False
+        self._decoder = make_decoder(params.encoding, params.sample_rate)
+        self._pending = np.zeros(0, dtype=np.float32)  # decoded, not yet a whole frame
+        self._ring = _AudioRing(int(self.policy.history_s * SAMPLE_RATE))
+        self._frames_in_tick = 0
+        # VAD
+        self._vad_state = engines.vad.new_state()
+        self._vad_chunk = engines.vad.chunk_samples
+        self._vad_next = 0                   # stream index of the next VAD chunk
+        self._last_speech = -1.0             # end time of the last speech chunk
+        self._speech_onset: float | None = None  # start of the speech run not yet in a turn
+        self._speech_run = 0.0               # seconds of speech since onset
+        self._new_speech = False             # speech since the last ASR call
+        # turn
+        self.machine = TurnMachine()
+        self._window_start = 0.0             # audio_window_start of the current turn (§6.4)
+        self._transcript: TurnTranscript | None = None
+        self._eager_words: tuple[Word, ...] | None = None
+        self._language: str | None = None
+        self._acoustic: float | None = None  # last acoustic P(complete) in the current pause
+        self._confidence = 0.0
+
+    # ------------------------------------------------------------------ public surface
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def now(self) -> float:
+        """Audio clock: seconds of stream audio processed."""
+        return self._ring.end / SAMPLE_RATE
+
+    def events_to_send(self) -> list[Event]:
+        out, self._events = self._events, []
+        return out
+
+    def receive_audio(self, data: bytes) -> None:
+        if self._closed or not data:
+            return
+        try:
+            samples = self._decoder.feed(data)
+        except AudioFormatError as exc:
+            self._fail(exc)
+            return
+        self._consume(samples)
+
+    def receive_text(self, text: str) -> None:
+        if self._closed:
+            return
+        try:
+            msg = m.parse_client_message(text)
+        except UnparsableMessage as exc:
+            self._fail(exc)
+            return
+        if isinstance(msg, m.CloseStream):
+            self.receive_eof()
+        elif isinstance(msg, m.ForceEndTurn):
+            self._force_end_turn()
+        elif isinstance(msg, m.Configure):
+            self._configure(msg)
+        elif isinstance(msg, m.UnknownMessage):
+            self._events.append(Warning("UNKNOWN_MESSAGE_TYPE",
+                                        f"Unknown message type {msg.type!r}; the message was ignored."))
+        # KeepAlive: accepted silently (§7.5)
+
+    def receive_eof(self) -> None:
+        """CloseStream / end of input: flush every buffered sample, final Update, close (§7.4)."""
+        if self._closed:
+            return
+        try:
+            tail = self._decoder.flush()
+        except AudioFormatError as exc:
+            self._fail(exc)
+            return
+        self._consume(tail)
+        if self._closed:
+            return
+        if len(self._pending):
+            self._push_frame(self._pending)
+            self._pending = np.zeros(0, dtype=np.float32)
+        self._tick(final=True)
+        self._closed = True
+
+    def fail(self, exc: StreamError) -> None:
+        """Record a fatal error raised outside the session (idle timeout, engine failure)."""
+        self._fail(exc)
+
+    # ------------------------------------------------------------------ audio clock
+
+    def _fail(self, exc: StreamError) -> None:
+        if not self._closed:
+            self._events.append(Error(exc.code, str(exc) or exc.code, exc.close_code))
+            self._closed = True
+
+    def _consume(self, samples: Audio) -> None:
+        if len(samples) == 0:
+            return
+        buf = np.concatenate([self._pending, samples]) if len(self._pending) else samples
+        n_frames = len(buf) // FRAME
+        for i in range(n_frames):
+            self._push_frame(buf[i * FRAME:(i + 1) * FRAME])
+            self._frames_in_tick += 1
+            if self._frames_in_tick == FRAMES_PER_TICK:
+                self._frames_in_tick = 0
+                self._tick(final=False)
+        self._pending = buf[n_frames * FRAME:].copy()
+
+    def _push_frame(self, frame: Audio) -> None:
+        self._ring.append(frame.astype(np.float32, copy=False))
+
+    # ------------------------------------------------------------------ VAD
+
+    def _run_vad(self) -> None:
+        c = self._vad_chunk
+        n = (self._ring.end - self._vad_next) // c
+        if n <= 0:
+            return
+        audio = self._ring.slice(self._vad_next, self._vad_next + n * c)
+        (probs,) = self.engines.vad.process([VadRequest(self._vad_state, audio)])
+        for i, p in enumerate(probs):
+            t0 = (self._vad_next + i * c) / SAMPLE_RATE
+            t1 = t0 + c / SAMPLE_RATE
+            if p >= self.policy.vad_on:
+                if self._speech_onset is None or t0 - self._last_speech > 0.3:
+                    if not self.machine.active:
+                        self._speech_onset, self._speech_run = t0, 0.0
+                self._speech_run += c / SAMPLE_RATE
+                self._last_speech = t1
+                self._new_speech = True
+        self._vad_next += n * c
+
+    def _silence(self) -> float:
+        return self.now - self._last_speech if self._last_speech >= 0 else self.now
+
+    # ------------------------------------------------------------------ ASR helpers
+
+    def _asr(self, start: float, *, final: bool) -> tuple[Word, ...]:
+        audio = self._ring.slice(int(start * SAMPLE_RATE), self._ring.end)
+        prompt = self._transcript.prompt if self._transcript else ""
+        language = self.params.language_hints[0] if len(self.params.language_hints) == 1 else None
+        if not self.params.multilingual:
+            language = "en"
+        (res,) = self.engines.asr.transcribe([AsrRequest(
+            audio=audio, offset=start, final=final, prompt=prompt, keyterms=self.params.keyterms,
+            language=language)])
+        if res.words and res.language:
+            self._language = res.language
+        return res.words
+
+    # ------------------------------------------------------------------ ticks
+
+    def _tick(self, *, final: bool) -> None:
+        self._run_vad()
+        event = TurnEvent.UPDATE
+        trigger: Trigger | None = None
+        state = self.machine.state
+        if final:  # the flush tick reports the last audio; it never changes state (§7.4)
+            if self._transcript is not None and self._new_speech and self._eager_words is None:
+                self._transcript.update(self._asr(self._transcript.window_start, final=False))
+        elif state is TurnState.INITIAL:
+            event = self._maybe_start()
+        else:
+            event, trigger = self._in_turn()
+        self._emit(event, trigger)
+
+    def _maybe_start(self) -> TurnEvent:
+        onset = self._speech_onset
+        if onset is None or not self._new_speech or self._speech_run < self.policy.min_speech_s:
+            self._confidence = 0.0
+            return TurnEvent.UPDATE
+        start = max(self._window_start, onset - self.policy.preroll_s)
+        self._transcript = TurnTranscript(start)
+        words = self._asr(start, final=False)
+        self._new_speech = False
+        if not words:
+            self._transcript = None
+            if self._silence() > 1.0:  # a cough or noise burst: forget it
+                self._speech_onset = None
+            return TurnEvent.UPDATE
+        self._transcript.update(words)
+        self._acoustic = None
+        self._confidence = self._fused()
+        return self.machine.fire(Signal.START)
+
+    def _in_turn(self) -> tuple[TurnEvent, Trigger | None]:
+        assert self._transcript is not None
+        tr = self._transcript
+        silence = self._silence()
+        if self._new_speech:
+            self._new_speech = False
+            self._acoustic = None
+            self._slide_window()
+            words = self._asr(tr.window_start, final=False)
+            if self.machine.state is TurnState.AWAITING_END:
+                # resumed only when words begin after the eager transcript (a cough is not a resume)
+                eager_end = self._eager_words[-1].end if self._eager_words else tr.window_start
+                if any(w.start > eager_end + 0.05 for w in words):
+                    tr.update(words)
+                    self._eager_words = None
+                    self._confidence = self._fused()
+                    return self.machine.fire(Signal.RESUME), None
+            else:
+                tr.update(words)
+        elif silence >= self.policy.pause_for_acoustic_s and self._acoustic is None:
+            self._acoustic = self._acoustic_score()
+        self._confidence = self._fused()
+        th = self.params.thresholds
+        if silence * 1000 >= th.eot_timeout_ms:
+            return self._end_turn(Trigger.TIMEOUT)
+        if th.eot_threshold < 1.0 and self._confidence >= th.eot_threshold and silence > 0:
+            if th.eager_eot_threshold is not None and self.machine.state is TurnState.ONGOING:
+                return self._eager()  # eager mode: a model end is always preceded by an eager one
+            return self._end_turn(Trigger.MODEL)
+        if (th.eager_eot_threshold is not None and self.machine.state is TurnState.ONGOING
+                and self._confidence >= th.eager_eot_threshold and silence > 0):
+            return self._eager()
+        return TurnEvent.UPDATE, None
+
+    def _acoustic_score(self) -> float:
+        assert self._transcript is not None
+        start = max(self._transcript.window_start, self.now - 8.0)
+        audio = self._ring.slice(int(start * SAMPLE_RATE), self._ring.end)
+        (p,) = self.engines.turn.score([TurnRequest(audio=audio, transcript=self._transcript.text)])
+        return float(p)
+
+    def _fused(self) -> float:
+        assert self._transcript is not None
+        words = self._eager_words if self._eager_words is not None else self._transcript.words
+        return fuse(silence_s=self._silence(), acoustic=self._acoustic,
+                    transcript=" ".join(w.text for w in words), weights=self.policy.weights)
+
+    def _slide_window(self) -> None:
+        assert self._transcript is not None
+        tr = self._transcript
+        if self.now - tr.window_start > self.policy.max_window_s:
+            tr.slide(self.now - self.policy.keep_after_slide_s)
+
+    def _final_words(self) -> tuple[Word, ...]:
+        assert self._transcript is not None
+        tr = self._transcript
+        before = tr.words
+        final = tr.finalize(self._asr(tr.window_start, final=True))
+        return final if final else before
+
+    def _eager(self) -> tuple[TurnEvent, Trigger | None]:
+        words = self._final_words()
+        if not words:
+            return TurnEvent.UPDATE, None
+        self._eager_words = words
+        return self.machine.fire(Signal.EAGER), None
+
+    def _end_turn(self, trigger: Trigger) -> tuple[TurnEvent, Trigger | None]:
+        if self._eager_words is None:
+            self._eager_words = self._final_words()
+        return self.machine.fire(Signal.END), trigger
+
+    # ------------------------------------------------------------------ emitting
+
+    def _words_now(self) -> tuple[Word, ...]:
+        if not self.machine.active and self._eager_words is None:
+            return ()
+        if self._eager_words is not None:
+            return self._eager_words
+        return self._transcript.words if self._transcript else ()
+
+    def _emit(self, event: TurnEvent, trigger: Trigger | None) -> None:
+        words = self._words_now()
+        multi = self.params.multilingual
+        languages = ((self._language,) if (self._language and words) else ()) if multi else None
+        hinted = self.params.language_hints if (multi and self.params.language_hints) else None
+        confidence = self._confidence if (self.machine.active or event is TurnEvent.END_OF_TURN) else 0.0
+        self._events.append(TurnInfo(
+            event=event, turn_index=self.machine.turn_index, audio_window_start=self._window_start,
+            audio_window_end=self.now, words=words, end_of_turn_confidence=confidence, trigger=trigger,
+            languages=languages, languages_hinted=hinted))
+        if event is TurnEvent.END_OF_TURN:
+            self._after_end()
+
+    def _after_end(self) -> None:
+        self.machine.advance_index()
+        self._window_start = self.now
+        self._transcript = None
+        self._eager_words = None
+        self._acoustic = None
+        self._confidence = 0.0
+        self._speech_onset = None
+        self._new_speech = False
+        self._language = None
+
+    # ------------------------------------------------------------------ control messages
+
+    def _force_end_turn(self) -> None:
+        if not self.machine.active:
+            self._events.append(Warning(
+                "FORCE_END_TURN_NO_ACTIVE_TURN",
+                "Received ForceEndTurn while no turn was active; the request was ignored."))
+            return
+        self._run_vad()
+        event, trigger = self._end_turn(Trigger.MANUAL)
+        self._emit(event, trigger)
+
+    def _configure(self, msg: m.Configure) -> None:
+        try:
+            self.params = m.apply_configure(self.params, msg)
+        except ConfigureRejected as exc:
+            self._events.append(ConfigureFailure(exc.code, exc.description))
+            return
+        self._events.append(ConfigureSuccess(self.params))

@@ -1,0 +1,90 @@
+"""Per-turn transcript bookkeeping: agreed words stay fixed, only the tail may change.
+
+A turn is re-transcribed as it grows. Words that two consecutive hypotheses agree on
+(LocalAgreement-2) are *committed*: they never change again in an ``Update``. The rest of the
+latest hypothesis is the *tail*. Times are stream seconds.
+
+For long turns the ASR window slides: words that end well before the window's new start are
+*frozen* (kept as text and passed as the decoder prompt), so audio and compute stay bounded
+however long the speaker talks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from turnscribe.engines.base import Word
+
+_PUNCT = re.compile(r"[^\w']+", re.UNICODE)
+
+
+def norm_word(text: str) -> str:
+    return _PUNCT.sub("", text.lower())
+
+
+def join_words(words: Sequence[Word]) -> str:
+    return " ".join(w.text for w in words)
+
+
+class TurnTranscript:
+    """Words of the current turn. ``window_start`` is where the next ASR window begins."""
+
+    def __init__(self, window_start: float) -> None:
+        self.window_start = window_start
+        self.frozen: list[Word] = []      # before window_start: never re-transcribed
+        self.committed: list[Word] = []   # inside the window, agreed by two hypotheses
+        self.tail: list[Word] = []        # latest hypothesis after the committed words
+        self._prev_tail: list[Word] = []
+
+    @property
+    def words(self) -> tuple[Word, ...]:
+        return (*self.frozen, *self.committed, *self.tail)
+
+    @property
+    def text(self) -> str:
+        return join_words(self.words)
+
+    @property
+    def prompt(self) -> str:
+        """Text said before the ASR window (decoder context), last ~200 characters."""
+        return join_words(self.frozen)[-200:]
+
+    def _after_committed(self, hyp: Sequence[Word]) -> list[Word]:
+        if not self.committed:
+            return list(hyp)
+        n = len(self.committed)
+        if [norm_word(w.text) for w in hyp[:n]] == [norm_word(w.text) for w in self.committed]:
+            return list(hyp[n:])
+        boundary = self.committed[-1].end - 0.05
+        return [w for w in hyp if w.start >= boundary]
+
+    def update(self, hyp: Sequence[Word]) -> None:
+        """Take a new hypothesis of the whole window; commit what it agrees on with the last one."""
+        new_tail = self._after_committed(hyp)
+        agreed = 0
+        for a, b in zip(self._prev_tail, new_tail):
+            if norm_word(a.text) != norm_word(b.text):
+                break
+            agreed += 1
+        self.committed.extend(new_tail[:agreed])
+        self.tail = new_tail[agreed:]
+        self._prev_tail = list(self.tail)
+
+    def finalize(self, hyp: Sequence[Word]) -> tuple[Word, ...]:
+        """The turn's final words: frozen text + the final hypothesis of the window."""
+        final = (*self.frozen, *hyp)
+        self.committed, self.tail, self._prev_tail = list(hyp), [], []
+        return final
+
+    def slide(self, new_start: float) -> None:
+        """Freeze the words that end by ``new_start`` and move the window start there."""
+        words = [*self.committed, *self.tail]
+        self.frozen.extend(w for w in words if w.end <= new_start)
+        self.committed = [w for w in self.committed if w.end > new_start]
+        self.tail = [w for w in self.tail if w.end > new_start]
+        self._prev_tail = list(self.tail)
+        open_words = [*self.committed, *self.tail]
+        if open_words:  # never split a word: the window starts at the first word still open
+            new_start = min(new_start, open_words[0].start)
+        self.window_start = max(self.window_start, new_start)

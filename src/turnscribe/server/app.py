@@ -1,0 +1,178 @@
+"""The HTTP/WebSocket edge: routing, authentication, handshake validation (flux-protocol.md §2–§4).
+
+One port serves ``/v2/listen`` (WebSocket), ``/healthz`` (process alive) and ``/readyz``
+(models loaded). Every refused handshake gets the wire form of §4.2 — status, ``dg-error``,
+``dg-request-id`` and a JSON body — and is never upgraded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from urllib.parse import parse_qsl, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+from turnscribe.config import Settings
+from turnscribe.engines.base import Engines
+from turnscribe.errors import HandshakeError, NotFound, Unauthorized
+from turnscribe.protocol.params import ListenParams, parse_listen_params
+
+log = logging.getLogger("turnscribe.server")
+
+LISTEN_PATH = "/v2/listen"
+AUTH_SUBPROTOCOLS = ("token", "bearer")
+
+
+@dataclass
+class AppState:
+    """Everything the connections share: settings, engines (once loaded), the worker pool."""
+
+    settings: Settings
+    executor: ThreadPoolExecutor
+    engines: Engines | None = None
+    load_error: str | None = None
+    streams: int = 0
+    sessions: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def ready(self) -> bool:
+        return self.engines is not None
+
+
+class FluxConnection(ServerConnection):
+    """A server connection that also remembers when the peer last sent anything (pings included)."""
+
+    request_id: str = ""
+    params: ListenParams | None = None
+    last_activity: float = 0.0
+
+    def process_event(self, event: object) -> None:  # type: ignore[override]
+        self.last_activity = self.loop.time()
+        super().process_event(event)  # type: ignore[arg-type]
+
+
+def _json_response(status: int, doc: dict[str, object], *, extra: dict[str, str] | None = None) -> Response:
+    body = json.dumps(doc).encode()
+    headers = Headers()
+    headers["Content-Type"] = "application/json"
+    headers["Content-Length"] = str(len(body))
+    for k, v in (extra or {}).items():
+        headers[k] = v
+    return Response(status, HTTPStatus(status).phrase, headers, body)
+
+
+def error_response(status: int, err_code: str, message: str, request_id: str) -> Response:
+    """§4.2: never upgraded; dg-error + dg-request-id headers and the REST error body."""
+    safe = message.replace("\r", " ").replace("\n", " ")
+    return _json_response(status, {"err_code": err_code, "err_msg": message, "request_id": request_id},
+                          extra={"dg-error": safe, "dg-request-id": request_id})
+
+
+def offered_subprotocols(request: Request) -> list[str]:
+    values = request.headers.get_all("Sec-WebSocket-Protocol")
+    return [p.strip() for v in values for p in v.split(",") if p.strip()]
+
+
+def credentials(request: Request) -> str | None:
+    """The key or token from ``Authorization: Token|Bearer X`` or the subprotocol list (§3)."""
+    auth = request.headers.get("Authorization")
+    if auth is not None:
+        scheme, _, value = auth.strip().partition(" ")
+        if scheme.lower() in AUTH_SUBPROTOCOLS and value.strip():
+            return value.strip()
+        return None
+    protos = offered_subprotocols(request)
+    for i, p in enumerate(protos[:-1]):
+        if p.lower() in AUTH_SUBPROTOCOLS:
+            return protos[i + 1]
+    return None
+
+
+def check_auth(request: Request, keys: frozenset[str]) -> None:
+    if not keys:
+        return
+    given = credentials(request)
+    if given is None:
+        raise Unauthorized("Missing or malformed credentials: send 'Authorization: Token <key>'.")
+    if not any(hmac.compare_digest(given.encode(), k.encode()) for k in keys):
+        raise Unauthorized("Invalid credentials.")
+
+
+def make_process_request(state: AppState) -> Callable[[ServerConnection, Request], Response | None]:
+    def process_request(connection: ServerConnection, request: Request) -> Response | None:
+        assert isinstance(connection, FluxConnection)
+        request_id = str(uuid.uuid4())
+        connection.request_id = request_id
+        url = urlsplit(request.path)
+        if url.path == "/healthz":
+            return _json_response(200, {"status": "ok"})
+        if url.path == "/readyz":
+            if state.ready:
+                return _json_response(200, {"status": "ready", "engines": state.engines.names if state.engines
+                                            else {}})
+            return _json_response(503, {"status": "loading" if state.load_error is None else "failed",
+                                        "error": state.load_error})
+        try:
+            if url.path != LISTEN_PATH:
+                raise NotFound(f"No such endpoint {url.path!r}; Flux streams on {LISTEN_PATH}.")
+            check_auth(request, state.settings.api_keys)
+            connection.params = parse_listen_params(parse_qsl(url.query, keep_blank_values=True))
+        except HandshakeError as exc:
+            log.info("refused handshake %s: %s %s", request_id, exc.status, exc)
+            return error_response(exc.status, exc.err_code, str(exc), request_id)
+        if not state.ready:
+            return error_response(503, "SERVICE_UNAVAILABLE", "Models are still loading; retry shortly.",
+                                  request_id)
+        if "upgrade" not in request.headers.get("Connection", "").lower():
+            return error_response(426, "Bad Request", "This endpoint only speaks WebSocket.", request_id)
+        return None
+
+    return process_request
+
+
+def process_response(connection: ServerConnection, request: Request, response: Response) -> Response:
+    assert isinstance(connection, FluxConnection)
+    if connection.request_id and "dg-request-id" not in response.headers:
+        response.headers["dg-request-id"] = connection.request_id
+    return response
+
+
+def select_subprotocol(connection: ServerConnection, subprotocols: object) -> Subprotocol | None:
+    """Browsers authenticate with ``token, <key>``: the server must echo ``token`` (§3)."""
+    for p in subprotocols:  # type: ignore[attr-defined]
+        if str(p).lower() in AUTH_SUBPROTOCOLS:
+            return Subprotocol(str(p))
+    return None
+
+
+async def start_server(state: AppState) -> Server:
+    from turnscribe.server.connection import handle_stream
+
+    s = state.settings
+
+    async def handler(ws: ServerConnection) -> None:
+        assert isinstance(ws, FluxConnection)
+        await handle_stream(ws, state)
+
+    return await serve(
+        handler, s.host, s.port,
+        process_request=make_process_request(state),
+        process_response=process_response,
+        select_subprotocol=select_subprotocol,
+        create_connection=FluxConnection,
+        max_size=s.max_frame_bytes,
+        ping_interval=20, ping_timeout=20,
+        compression=None,
+        logger=logging.getLogger("turnscribe.websockets"),
+    )
