@@ -1,0 +1,61 @@
+"""Drive a Session with bytes and messages, no I/O; build synthetic audio for the fake engines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import numpy as np
+
+from turnscribe.engines.fake import fake_engines
+from turnscribe.protocol.events import Event, TurnInfo
+from turnscribe.protocol.params import ListenParams, Thresholds
+from turnscribe.protocol.session import Session
+
+RATE = 16000
+
+
+def tone(seconds: float, amp: float = 0.25, freq: float = 220.0) -> np.ndarray:
+    t = np.arange(int(round(seconds * RATE))) / RATE
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def quiet(seconds: float) -> np.ndarray:
+    return np.zeros(int(round(seconds * RATE)), dtype=np.float32)
+
+
+def pcm16(*parts: np.ndarray) -> bytes:
+    x = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    return (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def params(**thresholds) -> ListenParams:
+    return ListenParams(thresholds=Thresholds(**thresholds)) if thresholds else ListenParams()
+
+
+def run(audio: bytes, *, p: ListenParams | None = None, chunk: int = 2560,
+        actions: Iterable[tuple[int, str]] = (), close: bool = True, engines=None,
+        script: str = "hello there how are you.") -> tuple[list[Event], Session]:
+    """Feed ``audio`` in ``chunk``-byte frames, text ``actions`` at byte offsets, then CloseStream."""
+    s = Session(p or params(), engines or fake_engines(script))
+    events: list[Event] = []
+    pending = sorted(actions)
+    for off in range(0, len(audio), chunk):
+        while pending and pending[0][0] <= off:
+            s.receive_text(pending.pop(0)[1])
+        s.receive_audio(audio[off:off + chunk])
+        events += s.events_to_send()
+    for _, text in pending:
+        s.receive_text(text)
+    if close:
+        s.receive_text(json.dumps({"type": "CloseStream"}))
+    events += s.events_to_send()
+    return events, s
+
+
+def turninfos(events: list[Event]) -> list[TurnInfo]:
+    return [e for e in events if isinstance(e, TurnInfo)]
+
+
+def names(events: list[Event]) -> list[str]:
+    return [e.event.value for e in turninfos(events)]

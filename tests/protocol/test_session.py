@@ -1,0 +1,226 @@
+"""The sans-I/O Session with scripted engines: every protocol rule as a fast unit test."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from helpers import names, params, pcm16, quiet, run, tone, turninfos
+from turnscribe.engines.fake import fake_engines
+from turnscribe.protocol.events import Connected, Error, TurnEvent, Warning
+from turnscribe.protocol.params import ListenParams
+from turnscribe.protocol.session import Session
+
+FORCE = json.dumps({"type": "ForceEndTurn"})
+TURN = (quiet(0.5), tone(1.3), quiet(2.0))  # script "hello there how are you." fits in 1.3 s
+
+
+def test_connected_first_then_updates_every_240ms_of_silence():
+    events, s = run(pcm16(quiet(4.0)))
+    assert isinstance(events[0], Connected)
+    ti = turninfos(events)
+    assert {e.event for e in ti} == {TurnEvent.UPDATE}
+    ends = [e.audio_window_end for e in ti]
+    assert ends[:3] == pytest.approx([0.24, 0.48, 0.72])
+    assert ends[-1] == pytest.approx(4.0) and len(ti) == 17  # 16 ticks + the flush Update
+    assert all(e.transcript == "" and e.turn_index == 0 and e.end_of_turn_confidence == 0 for e in ti)
+    assert s.closed
+
+
+def test_one_turn_start_and_model_end():
+    events, _ = run(pcm16(*TURN))
+    ti = turninfos(events)
+    ev = names(events)
+    assert ev.count("StartOfTurn") == 1 and ev.count("EndOfTurn") == 1
+    start = ti[ev.index("StartOfTurn")]
+    end = ti[ev.index("EndOfTurn")]
+    assert start.transcript and start.words, "StartOfTurn carries words (§6.3 inv. 8)"
+    assert 0.5 <= start.audio_window_end <= 1.2, "StartOfTurn is prompt"
+    assert end.transcript == "hello there how are you." and end.trigger.value == "model"
+    assert 1.8 < end.audio_window_end <= 2.4, "ends shortly after the speech stops at 1.8 s"
+    after = ti[ev.index("EndOfTurn") + 1:]
+    assert after and all(e.turn_index == 1 and e.audio_window_start == end.audio_window_end for e in after)
+    assert all(e.trigger is None for e in ti if e.event is not TurnEvent.END_OF_TURN)
+
+
+def test_incomplete_text_waits_longer_than_complete_text():
+    done, _ = run(pcm16(*TURN))
+    cut, _ = run(pcm16(*TURN), script="hello there how are and")
+    t_done = next(e.audio_window_end for e in turninfos(done) if e.event is TurnEvent.END_OF_TURN)
+    t_cut = next(e.audio_window_end for e in turninfos(cut) if e.event is TurnEvent.END_OF_TURN)
+    assert t_cut > t_done + 0.2
+
+
+def test_two_turns_tile_the_stream():
+    events, _ = run(pcm16(*TURN, tone(1.3), quiet(2.0)))
+    ti = turninfos(events)
+    ends = [e for e in ti if e.event is TurnEvent.END_OF_TURN]
+    assert [e.turn_index for e in ends] == [0, 1]
+    assert ends[1].audio_window_start == ends[0].audio_window_end
+    assert all(w.start >= ends[0].audio_window_end - 0.31 for w in ends[1].words)
+
+
+def test_eager_then_end_repeats_the_eager_transcript():
+    events, _ = run(pcm16(*TURN), p=params(eager_eot_threshold=0.4, eot_threshold=0.9))
+    ti = turninfos(events)
+    ev = names(events)
+    assert "EagerEndOfTurn" in ev and "EndOfTurn" in ev
+    eager = ti[ev.index("EagerEndOfTurn")]
+    end = ti[ev.index("EndOfTurn")]
+    assert eager.audio_window_end < end.audio_window_end
+    assert end.transcript == eager.transcript and eager.transcript
+    between = ti[ev.index("EagerEndOfTurn") + 1:ev.index("EndOfTurn")]
+    assert all(e.transcript == eager.transcript for e in between)
+
+
+def test_turn_resumed_when_speech_continues_after_eager():
+    events, _ = run(pcm16(quiet(0.5), tone(1.3), quiet(0.5), tone(1.3), quiet(2.5)),
+                    p=params(eager_eot_threshold=0.3, eot_threshold=0.95),
+                    script="hello there how are you. i am fine thanks.")
+    ev = [e for e in names(events) if e != "Update"]
+    assert ev[:3] == ["StartOfTurn", "EagerEndOfTurn", "TurnResumed"], ev
+    assert ev[-1] == "EndOfTurn" and ev.count("EndOfTurn") == 1
+    end = next(e for e in turninfos(events) if e.event is TurnEvent.END_OF_TURN)
+    assert len(end.words) == 10
+
+
+def test_model_end_in_eager_mode_always_follows_an_eager_end():
+    events, _ = run(pcm16(*TURN), p=params(eager_eot_threshold=0.7, eot_threshold=0.7))
+    ev = [e for e in names(events) if e != "Update"]
+    assert ev == ["StartOfTurn", "EagerEndOfTurn", "EndOfTurn"]
+
+
+def test_eot_threshold_one_disables_model_end_but_timeout_fires():
+    events, _ = run(pcm16(quiet(0.5), tone(1.3), quiet(3.0)), p=params(eot_threshold=1.0, eot_timeout_ms=1000))
+    ends = [e for e in turninfos(events) if e.event is TurnEvent.END_OF_TURN]
+    assert len(ends) == 1 and ends[0].trigger.value == "timeout"
+    assert 2.8 <= ends[0].audio_window_end <= 3.1  # speech ends at 1.8 s, + 1.0 s of silence
+
+
+def test_force_end_turn_active_and_inactive():
+    audio = pcm16(quiet(0.5), tone(1.0))
+    events, _ = run(audio, p=params(eot_threshold=1.0, eot_timeout_ms=60000), actions=[(len(audio), FORCE)])
+    ends = [e for e in turninfos(events) if e.event is TurnEvent.END_OF_TURN]
+    assert len(ends) == 1 and ends[0].trigger.value == "manual" and ends[0].transcript
+    assert not [e for e in events if isinstance(e, Warning)]
+    events, _ = run(pcm16(quiet(1.0)), actions=[(0, FORCE)])
+    warns = [e for e in events if isinstance(e, Warning)]
+    assert len(warns) == 1 and warns[0].code == "FORCE_END_TURN_NO_ACTIVE_TURN"
+    assert "EndOfTurn" not in names(events)
+
+
+def test_force_end_turn_in_awaiting_end_uses_the_eager_transcript():
+    audio = pcm16(quiet(0.5), tone(1.3), quiet(0.5))
+    events, _ = run(audio, p=params(eager_eot_threshold=0.3, eot_threshold=1.0, eot_timeout_ms=60000),
+                    actions=[(len(audio), FORCE)])
+    ti = turninfos(events)
+    ev = names(events)
+    assert ti[ev.index("EndOfTurn")].transcript == ti[ev.index("EagerEndOfTurn")].transcript
+
+
+def test_close_stream_mid_turn_ends_with_update_covering_all_audio():
+    audio = pcm16(quiet(0.3), tone(2.0))[:-37 * 2]  # not a whole number of frames
+    events, s = run(audio, p=params(eot_threshold=1.0, eot_timeout_ms=60000))
+    ti = turninfos(events)
+    assert "StartOfTurn" in names(events) and "EndOfTurn" not in names(events)
+    assert ti[-1].event is TurnEvent.UPDATE and ti[-1].transcript
+    assert ti[-1].audio_window_end == pytest.approx(len(audio) / 32000, abs=1e-3)
+    assert s.closed
+
+
+def test_configure_mid_stream_takes_effect_from_that_point():
+    cfg = json.dumps({"type": "Configure", "thresholds": {"eot_threshold": 1.0, "eot_timeout_ms": 1500}})
+    events, _ = run(pcm16(*TURN), actions=[(16000, cfg)])
+    ends = [e for e in turninfos(events) if e.event is TurnEvent.END_OF_TURN]
+    assert len(ends) == 1 and ends[0].trigger.value == "timeout"
+
+
+def test_bad_messages():
+    events, s = run(pcm16(quiet(0.5)), actions=[(0, json.dumps({"type": "Finalize"}))])
+    assert [e.code for e in events if isinstance(e, Warning)] == ["UNKNOWN_MESSAGE_TYPE"]
+    events, s = run(pcm16(quiet(1.0)), actions=[(3200, "{oops")], close=False)
+    assert isinstance(events[-1], Error) and events[-1].code == "UNPARSABLE_CLIENT_MESSAGE"
+    assert events[-1].close_code == 1008 and s.closed
+    s.receive_audio(pcm16(quiet(1.0)))
+    s.receive_text(FORCE)
+    assert s.events_to_send() == [], "nothing after the Error"
+
+
+def test_undecodable_container_is_an_error():
+    s = Session(ListenParams(encoding=None, sample_rate=None), fake_engines())
+    s.receive_audio(bytes(range(256)) * 4)
+    ev = s.events_to_send()
+    assert isinstance(ev[-1], Error) and ev[-1].code == "UNSUPPORTED_AUDIO_FORMAT" and ev[-1].close_code == 1008
+
+
+def test_empty_frames_are_ignored():
+    events, _ = run(b"", close=True)
+    assert len(turninfos(events)) == 1 and turninfos(events)[0].audio_window_end == 0
+
+
+def serialise(events):
+    return [repr(e) for e in events]
+
+
+AUDIO = pcm16(quiet(0.4), tone(1.3), quiet(0.9), tone(0.8), quiet(2.0))
+
+
+def test_chunking_invariance_fixed_splits():
+    ref, _ = run(AUDIO, chunk=len(AUDIO))
+    for chunk in (2, 333, 2560, 7777):
+        got, _ = run(AUDIO, chunk=chunk)
+        assert serialise(got) == serialise(ref), chunk
+    short = pcm16(quiet(0.2), tone(0.5), quiet(0.4))
+    assert serialise(run(short, chunk=1)[0]) == serialise(run(short, chunk=len(short))[0])
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=9000), min_size=1, max_size=40))
+def test_chunking_invariance_random_splits(sizes):
+    ref, _ = run(AUDIO, chunk=len(AUDIO))
+    s = Session(params(), fake_engines("hello there how are you."))
+    got, off, i = [], 0, 0
+    while off < len(AUDIO):
+        n = sizes[i % len(sizes)]
+        s.receive_audio(AUDIO[off:off + n])
+        got += s.events_to_send()
+        off, i = off + n, i + 1
+    s.receive_text('{"type":"CloseStream"}')
+    got += s.events_to_send()
+    assert serialise(got) == serialise(ref)
+
+
+def test_long_turn_keeps_memory_and_asr_window_bounded():
+    engines = fake_engines(" ".join(f"w{i}" for i in range(400)))
+    s = Session(params(eot_threshold=1.0, eot_timeout_ms=60000), engines)
+    chunk = pcm16(tone(2.0))
+    for _ in range(45):  # 90 s of uninterrupted speech
+        s.receive_audio(chunk)
+        s.events_to_send()
+    longest = max(len(r.audio) for r in engines.asr.calls) / 16000
+    assert longest <= s.policy.max_window_s + 0.5
+    assert s._ring._buf.nbytes <= s.policy.history_s * 16000 * 4
+    s.receive_text(FORCE)
+    end = [e for e in turninfos(s.events_to_send()) if e.event is TurnEvent.END_OF_TURN][0]
+    assert len(end.words) >= 300, "frozen words of a long turn are kept in the transcript"
+    assert all(a.start <= b.start for a, b in zip(end.words, end.words[1:]))
+
+
+def test_protocol_core_imports_no_io():
+    code = ("import sys\n"
+            "for name in ('asyncio', 'socket', 'websockets', 'ctranslate2', 'onnxruntime'):\n"
+            "    sys.modules[name] = None\n"
+            "import turnscribe.protocol.session, turnscribe.engines.fake\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+def test_identical_audio_identical_events_in_two_sessions():
+    a, _ = run(AUDIO)
+    b, _ = run(AUDIO)
+    assert serialise(a) == serialise(b)
+    assert np.all(np.diff([e.audio_window_end for e in turninfos(a)]) >= 0)
