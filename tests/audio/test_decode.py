@@ -605,3 +605,19 @@ def test_fuzz_mutated_webm(flips: list[tuple[int, int]]) -> None:
 
 
 _WEBM = pyav_webm(0.2)
+
+
+def test_wav_header_then_raw_samples_beyond_the_declared_size():
+    """Clients stream a WAV header sized for the first clip, then keep sending raw PCM."""
+    pcm = (np.sin(np.arange(16000) * 0.05) * 8000).astype("<i2").tobytes()
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm)
+    data = buf.getvalue() + b"\x00\x00" * 8000  # 0.5 s more, after the data chunk
+    dec = make_decoder(None, None)
+    out = np.concatenate([dec.feed(data[i:i + 1001]) for i in range(0, len(data), 1001)] + [dec.flush()])
+    assert len(out) == 24000
+    assert dec.input_seconds == pytest.approx(1.5)

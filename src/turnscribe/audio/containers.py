@@ -88,6 +88,7 @@ class WavParser:
         self._skip = 0  # bytes of an uninteresting chunk (or pad byte) still to drop
         self._data_left: float = 0  # payload bytes left in the data chunk; inf = until the end
         self._data_pad = 0
+        self._seen_data = False
         self.format: WavFormat | None = None
 
     def feed(self, data: bytes) -> bytes:
@@ -115,6 +116,12 @@ class WavParser:
                 if avail < 8:
                     break
                 cid, size = bytes(buf[pos:pos + 4]), struct.unpack_from("<I", buf, pos + 4)[0]
+                if self._seen_data and not all(0x20 <= b <= 0x7E for b in cid):
+                    # Streaming clients send a WAV header sized for the first chunk, then keep
+                    # sending raw samples: bytes after the data chunk that are not a chunk header
+                    # are more samples of the same format.
+                    self._data_left = float("inf")
+                    continue
                 if cid == b"fmt ":
                     if size > 4096:
                         raise AudioFormatError(f"WAV fmt chunk of {size} bytes")
@@ -126,6 +133,7 @@ class WavParser:
                     if self.format is None:
                         raise AudioFormatError("WAV data chunk before the fmt chunk")
                     self._data_left = float("inf") if size in (0, 0xFFFFFFFF) else size
+                    self._seen_data = True
                     pos, self._data_pad = pos + 8, size & 1
                 else:
                     pos, self._skip = pos + 8, size + (size & 1)
