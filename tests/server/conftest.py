@@ -1,62 +1,17 @@
-"""An in-process turnscribe server (fake engines) on a free port, in a background thread."""
+"""Fixtures: in-process servers with fake engines."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import sys
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from turnscribe.config import Settings  # noqa: E402
-from turnscribe.engines.fake import fake_engines  # noqa: E402
-from turnscribe.server.app import AppState, start_server  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class RunningServer:
-    def __init__(self, settings: Settings, *, ready: bool = True) -> None:
-        self.state = AppState(settings=settings, executor=ThreadPoolExecutor(4))
-        if ready:
-            self.state.engines = fake_engines()
-        self.url = f"ws://127.0.0.1:{settings.port}"
-        self.http = f"http://127.0.0.1:{settings.port}"
-        self._loop = asyncio.new_event_loop()
-        self._started = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        assert self._started.wait(10)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-
-        async def main() -> None:
-            self._server = await start_server(self.state)
-            self._started.set()
-            await self._server.wait_closed()
-
-        self._loop.run_until_complete(main())
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._server.close)
-        self._thread.join(10)
-        self.state.executor.shutdown(wait=False)
-
-
-def make_server(**kw) -> RunningServer:
-    ready = kw.pop("ready", True)
-    return RunningServer(Settings(port=free_port(), **kw), ready=ready)
+from servertools import RunningServer, make_server  # noqa: E402
 
 
 @pytest.fixture(scope="module")

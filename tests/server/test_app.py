@@ -11,7 +11,7 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from conftest import make_server
+from servertools import make_server
 from helpers import pcm16, quiet, tone
 
 Q = "/v2/listen?model=flux-general-en&encoding=linear16&sample_rate=16000"

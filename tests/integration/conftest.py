@@ -1,0 +1,30 @@
+"""Real engines (bundled models) behind a real in-process server; real speech from ../shared/data."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent / "server"))
+
+from servertools import RunningServer, free_port  # noqa: E402
+from turnscribe.config import Settings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def real_engines():
+    from turnscribe.engines.registry import load_engines
+
+    return load_engines()
+
+
+@pytest.fixture(scope="module")
+def real_server(real_engines) -> Iterator[RunningServer]:
+    srv = RunningServer(Settings(port=free_port()), engines=real_engines)
+    yield srv
+    srv.stop()

@@ -1,0 +1,139 @@
+"""End to end with the real models: real speech in, real words and turn ends out.
+
+The official ``deepgram-sdk`` client (``listen.v2``) and a plain ``websockets`` client stream
+real recordings from ../shared/data to an in-process server running the bundled engines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import re
+import threading
+import time
+import wave
+
+import jiwer
+import numpy as np
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+pytestmark = pytest.mark.model
+
+SENTENCES = ["wer/clean/ast_tt-weasels.wav", "wer/clean/ast_vm-msgforwarded.wav",
+             "wer/clean/ast_dir-nomore.wav", "wer/clean/ast_conf-onlyperson.wav"]
+
+
+def manifest(shared):
+    with open(shared / "data" / "manifest.tsv", newline="", encoding="utf-8") as f:
+        return {row["path"]: row for row in csv.DictReader(f, delimiter="\t")}
+
+
+def pcm(path) -> bytes:
+    with wave.open(str(path)) as w:
+        assert w.getframerate() == 16000 and w.getsampwidth() == 2
+        return w.readframes(w.getnframes())
+
+
+def silence(seconds: float) -> bytes:
+    return b"\x00\x00" * int(seconds * 16000)
+
+
+def norm(text: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"[^\w' ]+", " ", text.lower())).strip()
+
+
+def recall(ref: str, hyp: str) -> float:
+    out = jiwer.process_words(norm(ref), norm(hyp) or "<empty>")
+    return out.hits / (out.hits + out.substitutions + out.deletions)
+
+
+def sdk_client(url: str):
+    from deepgram import DeepgramClient
+    from deepgram.environment import DeepgramClientEnvironment
+
+    http = url.replace("ws://", "http://")
+    env = DeepgramClientEnvironment(base=http, production=url, agent=url, agent_rest=http)
+    return DeepgramClient(api_key="open-server", environment=env)
+
+
+def test_sdk_streams_20s_of_real_speech_at_real_time(real_server, shared):
+    rows = manifest(shared)
+    audio = silence(0.5)
+    for path in SENTENCES:
+        audio += pcm(shared / "data" / path) + silence(2.0)
+    assert 18 <= len(audio) / 32000 <= 26
+    chunk = 2560  # 80 ms, Deepgram's recommended frame
+
+    with sdk_client(real_server.url).listen.v2.connect(
+            model="flux-general-en", encoding="linear16", sample_rate=16000) as conn:
+        def sender():
+            t0 = time.monotonic()
+            for i, off in enumerate(range(0, len(audio), chunk)):
+                conn.send_media(audio[off:off + chunk])
+                time.sleep(max(0.0, t0 + (i + 1) * 0.08 - time.monotonic()))
+            conn.send_close_stream()
+        t = threading.Thread(target=sender)
+        t.start()
+        msgs = list(conn)
+        t.join(60)
+
+    kinds = [type(m).__name__ for m in msgs]
+    assert kinds[0] == "ListenV2Connected"
+    events = [m.event for m in msgs if kinds[msgs.index(m)] == "ListenV2TurnInfo"]
+    ends = [m for m in msgs if getattr(m, "event", None) == "EndOfTurn"]
+    assert events.count("StartOfTurn") == len(SENTENCES), events
+    assert len(ends) == len(SENTENCES), [e.transcript for e in ends]
+    ref = " ".join(rows[p]["reference_text"] for p in SENTENCES)
+    hyp = " ".join(e.transcript for e in ends)
+    assert recall(ref, hyp) >= 0.8, (ref, hyp)
+    for e in ends:
+        assert e.trigger == "model" and e.words
+        assert all(0 <= w.confidence <= 1 and w.start <= w.end for w in e.words)
+
+
+async def ws_stream(url: str, query: str, data: bytes, chunk: int) -> list[dict]:
+    out = []
+    async with websockets.connect(f"{url}/v2/listen?{query}") as ws:
+        for off in range(0, len(data), chunk):
+            await ws.send(data[off:off + chunk])
+        await ws.send('{"type": "CloseStream"}')
+        try:
+            async for raw in ws:
+                out.append(json.loads(raw))
+        except ConnectionClosed:
+            pass
+    return out
+
+
+def turn_text(msgs: list[dict]) -> str:
+    ends = [m["transcript"] for m in msgs if m.get("event") == "EndOfTurn"]
+    last = [m["transcript"] for m in msgs if m.get("type") == "TurnInfo"][-1]
+    return " ".join(ends) or last
+
+
+@pytest.mark.parametrize("path,query", [
+    ("telephony/ast_vm-options_8k_mulaw.wav", "model=flux-general-en"),
+    ("telephony/ast_vm-options_8k_s16le.raw", "model=flux-general-en&encoding=linear16&sample_rate=8000"),
+    ("telephony/ast_conf-otherinparty.opus", "model=flux-general-en"),
+    ("telephony/ast_conf-otherinparty_48k.wav", "model=flux-general-en"),
+])
+def test_telephony_formats_give_the_words(real_server, shared, path, query):
+    rows = manifest(shared)
+    data = (shared / "data" / path).read_bytes()
+    msgs = asyncio.run(ws_stream(real_server.url, query, data, 1111))
+    assert not [m for m in msgs if m["type"] == "Error"], msgs[-1]
+    assert "StartOfTurn" in [m.get("event") for m in msgs]
+    assert recall(rows[path]["reference_text"], turn_text(msgs)) >= 0.8, turn_text(msgs)
+
+
+def test_silence_and_noise_give_no_words(real_server, shared):
+    noise = (np.random.default_rng(0).normal(0, 0.01, 16000 * 4) * 32767).astype("<i2").tobytes()
+    music = (shared / "data" / "turns" / "noise_only_music_053.wav").read_bytes()
+    for query, data in (("model=flux-general-en&encoding=linear16&sample_rate=16000", silence(4.0) + noise),
+                        ("model=flux-general-en", music)):
+        msgs = asyncio.run(ws_stream(real_server.url, query, data, 2560))
+        ti = [m for m in msgs if m["type"] == "TurnInfo"]
+        assert ti and all(m["event"] == "Update" and m["transcript"] == "" for m in ti)
