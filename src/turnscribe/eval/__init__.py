@@ -1,0 +1,1 @@
+"""Evaluation tools: replay recordings through the real Session and score the results."""
