@@ -126,3 +126,7 @@ class Engines:
     asr: AsrEngine
     turn: TurnEngine
     names: dict[str, str] = field(default_factory=dict)
+    asr_multi: AsrEngine | None = None  # multilingual model for flux-general-multi (else ``asr``)
+
+    def asr_for(self, multilingual: bool) -> AsrEngine:
+        return self.asr_multi if (multilingual and self.asr_multi is not None) else self.asr

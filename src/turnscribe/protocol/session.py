@@ -240,7 +240,7 @@ class Session:
         language = self.params.language_hints[0] if len(self.params.language_hints) == 1 else None
         if not self.params.multilingual:
             language = "en"
-        (res,) = self.engines.asr.transcribe([AsrRequest(
+        (res,) = self.engines.asr_for(self.params.multilingual).transcribe([AsrRequest(
             audio=audio, offset=start, final=final, prompt=prompt, keyterms=self.params.keyterms,
             language=language)])
         if res.words and res.language:
