@@ -28,7 +28,7 @@ def build_engines(engine: str, asr_model: str) -> Engines:
 
 
 async def _serve(settings: Settings) -> None:
-    from turnscribe.server.app import AppState, start_server
+    from turnscribe.server.app import AppState, drain, start_server
 
     state = AppState(settings=settings, executor=ThreadPoolExecutor(settings.workers,
                                                                       thread_name_prefix="session"))
@@ -49,7 +49,8 @@ async def _serve(settings: Settings) -> None:
         state.load_error = f"{type(exc).__name__}: {exc}"
         log.exception("loading the models failed")
     await stop
-    log.info("shutting down")
+    log.info("shutting down: draining %d open stream(s)", state.streams)
+    await drain(state)
     server.close()
     await server.wait_closed()
     state.executor.shutdown(wait=False, cancel_futures=True)

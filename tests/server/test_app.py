@@ -156,3 +156,32 @@ def test_vanishing_client_does_not_disturb_another_stream(server):
     msgs, code, _ = asyncio.run(go())
     assert code == 1000 and "EndOfTurn" in [m.get("event") for m in msgs]
     assert server.state.streams <= 1
+
+
+def test_drain_flushes_open_streams_and_closes_1001():
+    from turnscribe.server.app import drain
+
+    srv = make_server()
+    try:
+        async def go():
+            async with websockets.connect(srv.url + Q) as ws:
+                await ws.send(pcm16(quiet(0.5), tone(1.0)))  # a turn is open, more audio may come
+                msgs = [json.loads(await ws.recv())]
+                while msgs[-1].get("audio_window_end", 0) < 1.4:
+                    msgs.append(json.loads(await ws.recv()))
+                fut = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(drain(srv.state, 5), srv._loop))
+                try:
+                    async for raw in ws:
+                        msgs.append(json.loads(raw))
+                except ConnectionClosed:
+                    pass
+                await fut
+                return msgs, ws.close_code
+        msgs, code = asyncio.run(go())
+        assert code == 1001
+        events = [m["event"] for m in msgs if m["type"] == "TurnInfo"]
+        assert "StartOfTurn" in events and events[-1] == "Update" and "EndOfTurn" not in events
+        assert msgs[-1]["audio_window_end"] == pytest.approx(1.5, abs=0.01), "every sample was flushed"
+        assert refused(srv.url + Q)[0] == 503, "no new streams while draining"
+    finally:
+        srv.stop()

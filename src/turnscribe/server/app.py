@@ -43,7 +43,7 @@ class AppState:
     engines: Engines | None = None
     load_error: str | None = None
     streams: int = 0
-    sessions: set[asyncio.Task[None]] = field(default_factory=set)
+    draining: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def ready(self) -> bool:
@@ -131,6 +131,9 @@ def make_process_request(state: AppState) -> Callable[[ServerConnection, Request
         except HandshakeError as exc:
             log.info("refused handshake %s: %s %s", request_id, exc.status, exc)
             return error_response(exc.status, exc.err_code, str(exc), request_id)
+        if state.draining.is_set():
+            return error_response(503, "SERVICE_UNAVAILABLE", "The server is shutting down; connect to "
+                                  "another replica.", request_id)
         if not state.ready:
             return error_response(503, "SERVICE_UNAVAILABLE", "Models are still loading; retry shortly.",
                                   request_id)
@@ -154,6 +157,16 @@ def select_subprotocol(connection: ServerConnection, subprotocols: object) -> Su
         if str(p).lower() in AUTH_SUBPROTOCOLS:
             return Subprotocol(str(p))
     return None
+
+
+async def drain(state: AppState, timeout_s: float = 30.0) -> None:
+    """Graceful shutdown (§8): refuse new streams, flush every open one like CloseStream, close
+    it with 1001, and wait (at most ``timeout_s``) for them to finish."""
+    state.draining.set()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while state.streams and loop.time() < deadline:
+        await asyncio.sleep(0.05)
 
 
 async def start_server(state: AppState) -> Server:

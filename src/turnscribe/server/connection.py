@@ -21,6 +21,7 @@ from turnscribe.server.app import AppState, FluxConnection
 log = logging.getLogger("turnscribe.stream")
 
 NORMAL_CLOSE = 1000
+GOING_AWAY = 1001
 
 
 async def _send_events(ws: FluxConnection, session: Session, encoder: WireEncoder) -> int | None:
@@ -33,15 +34,28 @@ async def _send_events(ws: FluxConnection, session: Session, encoder: WireEncode
     return close_code
 
 
-async def _recv(ws: FluxConnection, idle_timeout: float) -> str | bytes:
+class Draining(Exception):
+    """The server is shutting down: flush this stream and close it with 1001."""
+
+
+async def _recv(ws: FluxConnection, idle_timeout: float, draining: asyncio.Event) -> str | bytes:
+    """The next frame; raises ``IdleTimeout`` after ``idle_timeout`` s without any input (pings
+    count) and ``Draining`` when the server starts shutting down."""
     loop = asyncio.get_running_loop()
     while True:
+        if draining.is_set():
+            raise Draining
         remaining = ws.last_activity + idle_timeout - loop.time()
-        try:
-            return await asyncio.wait_for(ws.recv(), timeout=max(remaining, 0.001))
-        except TimeoutError:
-            if loop.time() - ws.last_activity >= idle_timeout:
-                raise IdleTimeout(f"No audio or messages received for {idle_timeout:g} s.") from None
+        recv = asyncio.ensure_future(ws.recv())
+        stop = asyncio.ensure_future(draining.wait())
+        done, _ = await asyncio.wait({recv, stop}, timeout=max(remaining, 0.001),
+                                     return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if recv in done:
+            return recv.result()
+        recv.cancel()  # websockets: cancelling recv() loses no data
+        if not draining.is_set() and loop.time() - ws.last_activity >= idle_timeout:
+            raise IdleTimeout(f"No audio or messages received for {idle_timeout:g} s.")
 
 
 async def handle_stream(ws: FluxConnection, state: AppState) -> None:
@@ -59,10 +73,14 @@ async def handle_stream(ws: FluxConnection, state: AppState) -> None:
         close_code = await _send_events(ws, session, encoder)
         while not session.closed:
             try:
-                frame = await _recv(ws, state.settings.idle_timeout_s)
+                frame = await _recv(ws, state.settings.idle_timeout_s, state.draining)
             except IdleTimeout as exc:
                 session.fail(exc)
                 close_code = await _send_events(ws, session, encoder)
+                break
+            except Draining:
+                await loop.run_in_executor(state.executor, session.receive_eof)
+                close_code = await _send_events(ws, session, encoder) or GOING_AWAY
                 break
             if isinstance(frame, bytes):
                 await loop.run_in_executor(state.executor, session.receive_audio, frame)
