@@ -224,3 +224,16 @@ def test_identical_audio_identical_events_in_two_sessions():
     b, _ = run(AUDIO)
     assert serialise(a) == serialise(b)
     assert np.all(np.diff([e.audio_window_end for e in turninfos(a)]) >= 0)
+
+
+def test_numerals_and_redact_apply_to_words_and_transcript():
+    script = "my number is four one five."
+    cfg = json.dumps({"type": "Configure", "numerals": True})
+    events, _ = run(pcm16(quiet(0.5), tone(1.6), quiet(2.0)), script=script, actions=[(0, cfg)])
+    end = next(e for e in turninfos(events) if e.event is TurnEvent.END_OF_TURN)
+    assert end.transcript == "my number is 415."
+    assert end.words[-1].text == "415." and end.words[-1].start < end.words[-1].end
+    events, _ = run(pcm16(quiet(0.5), tone(1.6), quiet(2.0)), script=script,
+                    p=ListenParams(redact=("numbers",)))
+    end = next(e for e in turninfos(events) if e.event is TurnEvent.END_OF_TURN)
+    assert end.transcript == "my number is [NUMBER]."

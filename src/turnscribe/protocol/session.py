@@ -28,6 +28,7 @@ from turnscribe.engines.base import SAMPLE_RATE, AsrRequest, Audio, Engines, Tur
 from turnscribe.errors import AudioFormatError, ConfigureRejected, StreamError, UnparsableMessage
 from turnscribe.protocol import messages as m
 from turnscribe.protocol.eot import EotWeights, fuse
+from turnscribe.protocol.formatting import format_words
 from turnscribe.protocol.events import (
     ConfigureFailure,
     ConfigureSuccess,
@@ -364,7 +365,12 @@ class Session:
         return self._transcript.words if self._transcript else ()
 
     def _emit(self, event: TurnEvent, trigger: Trigger | None) -> None:
+        p = self.params
         words = self._words_now()
+        if words and (p.numerals or p.profanity_filter or p.redact):
+            lang = self._language or (p.language_hints[0] if p.language_hints else "en")
+            words = format_words(words, numerals_on=p.numerals, profanity_filter=p.profanity_filter,
+                                 redact_modes=p.redact, lang=lang)
         multi = self.params.multilingual
         languages = ((self._language,) if (self._language and words) else ()) if multi else None
         hinted = self.params.language_hints if (multi and self.params.language_hints) else None
