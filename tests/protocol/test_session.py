@@ -48,8 +48,9 @@ def test_one_turn_start_and_model_end():
 
 
 def test_incomplete_text_waits_longer_than_complete_text():
-    done, _ = run(pcm16(*TURN))
-    cut, _ = run(pcm16(*TURN), script="hello there how are and")
+    audio = pcm16(quiet(0.5), tone(1.3), quiet(4.0))
+    done, _ = run(audio)
+    cut, _ = run(audio, script="hello there how are and")
     t_done = next(e.audio_window_end for e in turninfos(done) if e.event is TurnEvent.END_OF_TURN)
     t_cut = next(e.audio_window_end for e in turninfos(cut) if e.event is TurnEvent.END_OF_TURN)
     assert t_cut > t_done + 0.2

@@ -1,20 +1,25 @@
 """End-of-turn confidence: fuse silence, the acoustic model and the transcript's own cues.
 
-``end_of_turn_confidence`` is a logistic combination of three evidences (pure maths, no model
+``end_of_turn_confidence`` is a logistic model over a few named features (pure maths, no model
 calls here; the session supplies the acoustic probability):
 
-- ``silence_s``: seconds since the last speech (VAD). The longer the pause, the likelier the end.
-- ``acoustic``: P(complete) from the end-of-turn audio model (Smart Turn) on the turn's tail.
-- ``text``: a prior from the words — a finished sentence ("...please.") vs. a trailing
-  conjunction, article, preposition, filler or lead-in ("and", "the", "my number is", "um").
+- ``silence``: seconds since the last speech (VAD). The longer the pause, the likelier the end.
+- ``acoustic``: logit of P(complete) from the end-of-turn audio model (Smart Turn) on the
+  turn's last seconds, asked as the pause grows (0 when not asked yet).
+- text cues of the words so far: a finished sentence (``terminal``, ``question``) vs. a
+  trailing comma, a conjunction/article/preposition/lead-in (``continuation``: "and", "the",
+  "my number is"), a filler ("um"), a trailing number (dictation often pauses between groups),
+  or a very short answer ("Yes.").
 
-The weights live in ``EotWeights`` so they can be calibrated (``turnscribe eval turns``).
+``EotModel`` holds the weights; ``turnscribe eval turns --calibrate`` refits them on labelled
+pauses vs. turn ends (logistic regression), so the output is a calibrated probability.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from turnscribe.protocol.transcript import norm_word
@@ -25,52 +30,59 @@ a an the and or but so because if then than that which who whose whom where when
 to of for from in on at by with about into onto over under between through during without
 my your his her our their its this these those some any every each no not
 is are was were be been am will would can could should shall may might must do does did have has had
-i you he she we they it there here
-um uh er ah hmm mm like well
+i you he she we they there
+like
 """.split())
-LEAD_IN = re.compile(r"\b(number|code|address|email|phone|name|date|zip|is|was|are)$")
-FILLERS = frozenset({"um", "uh", "er", "ah", "hmm", "mm", "erm", "uhm"})
+LEAD_IN = re.compile(r"(number|code|address|email|phone|name|date|zip|pin)$")
+FILLERS = frozenset({"um", "uh", "er", "ah", "hmm", "mm", "erm", "uhm", "well"})
+NUMBER_WORDS = frozenset("""zero oh one two three four five six seven eight nine ten eleven twelve
+thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty
+seventy eighty ninety hundred thousand""".split())
+
+FEATURES = ("bias", "silence", "acoustic", "terminal", "question", "comma", "continuation", "filler",
+            "number_tail", "short")
 
 
 @dataclass(frozen=True, slots=True)
-class EotWeights:
-    acoustic: float = 1.0
-    text: float = 1.0
-    silence_per_s: float = 5.0
-    silence_offset_s: float = 0.45
-    bias: float = 0.0
+class EotModel:
+    """Weights of the logistic model, one per name in ``FEATURES``."""
+
+    weights: tuple[float, ...] = (-2.0, 3.0, 1.0, 1.5, 0.5, -1.5, -2.0, -2.5, -0.5, 0.5)
+
+    def probability(self, x: Sequence[float]) -> float:
+        z = sum(w * v for w, v in zip(self.weights, x))
+        return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
 
 
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-4), 1 - 1e-4)
+def logit(p: float) -> float:
+    p = min(max(p, 1e-3), 1 - 1e-3)
     return math.log(p / (1 - p))
 
 
-def text_completeness(transcript: str) -> float:
-    """Prior P(complete) from the words alone."""
+def text_features(transcript: str) -> tuple[float, ...]:
+    """(terminal, question, comma, continuation, filler, number_tail, short) of the words so far."""
     text = transcript.strip()
     if not text:
-        return 0.2
-    last = norm_word(text.split()[-1])
-    if text.endswith(("...", "…", ",", "-", ":")):
-        return 0.12
-    if last in FILLERS:
-        return 0.08
-    if last in CONTINUATION_WORDS or LEAD_IN.search(last):
-        return 0.15
-    if text.endswith(("?", "!")):
-        return 0.8
-    if text.endswith("."):
-        return 0.7
-    return 0.4
+        return (0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)
+    words = text.split()
+    last = norm_word(words[-1])
+    terminal = text.endswith((".", "?", "!")) and not text.endswith(("...", "…"))
+    return (
+        float(terminal),
+        float(text.endswith("?")),
+        float(text.endswith((",", ";", ":", "-", "...", "…"))),
+        float(last in CONTINUATION_WORDS or bool(LEAD_IN.search(last))),
+        float(last in FILLERS),
+        float(last.isdigit() or last in NUMBER_WORDS),
+        float(len(words) <= 2),
+    )
 
 
-def fuse(*, silence_s: float, acoustic: float | None, transcript: str,
-         weights: EotWeights = EotWeights()) -> float:
-    """Calibrated-ish probability that the turn is over, in [0, 1]."""
-    z = weights.bias
-    z += weights.text * _logit(text_completeness(transcript))
-    if acoustic is not None:
-        z += weights.acoustic * _logit(acoustic)
-    z += weights.silence_per_s * (silence_s - weights.silence_offset_s)
-    return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
+def features(*, silence_s: float, acoustic: float | None, transcript: str) -> tuple[float, ...]:
+    return (1.0, min(silence_s, 3.0), logit(acoustic) if acoustic is not None else 0.0,
+            *text_features(transcript))
+
+
+def fuse(*, silence_s: float, acoustic: float | None, transcript: str, model: EotModel = EotModel()) -> float:
+    """Probability that the turn is over, in [0, 1]."""
+    return model.probability(features(silence_s=silence_s, acoustic=acoustic, transcript=transcript))

@@ -8,7 +8,9 @@ one; the server may hand in batching proxies that merge calls across streams.
 Invariants (flux-protocol.md §5–§7):
 - the first event is ``Connected``; an ``Error`` is always the last event;
 - one ``TurnInfo`` per 240 ms of audio (3 frames of 80 ms), during speech and silence; a
-  state change replaces that tick's ``Update``; ``ForceEndTurn``'s ``EndOfTurn`` is off-tick;
+  state change replaces that tick's ``Update``. Turn *ends* (eager, model, timeout) are decided
+  on every 80 ms frame and sent at once, replacing the Update of the tick they fall in, so an
+  ``EndOfTurn`` is not held back to the next 240 ms boundary; ``ForceEndTurn`` is off-tick too;
 - turn transitions go through ``TurnMachine`` (one table, ``turns.py``);
 - ``StartOfTurn``/``EagerEndOfTurn`` carry non-empty words; after an ``EagerEndOfTurn`` the
   transcript is frozen until ``TurnResumed`` or ``EndOfTurn`` (which repeats it);
@@ -27,7 +29,7 @@ from turnscribe.audio import make_decoder
 from turnscribe.engines.base import SAMPLE_RATE, AsrRequest, Audio, Engines, TurnRequest, VadRequest, Word
 from turnscribe.errors import AudioFormatError, ConfigureRejected, StreamError, UnparsableMessage
 from turnscribe.protocol import messages as m
-from turnscribe.protocol.eot import EotWeights, fuse
+from turnscribe.protocol.eot import EotModel, fuse
 from turnscribe.protocol.formatting import format_words
 from turnscribe.protocol.events import (
     ConfigureFailure,
@@ -56,11 +58,12 @@ class TurnPolicy:
     vad_on: float = 0.5            # chunk is speech at or above this probability
     preroll_s: float = 0.3         # audio kept before the detected speech onset for ASR
     min_speech_s: float = 0.064    # speech needed before an ASR attempt to start a turn
-    pause_for_acoustic_s: float = 0.15  # silence before the acoustic EOT model is asked
+    pause_min_s: float = 0.096     # silence that makes a pause: transcript refreshed, ends considered
+    acoustic_at_s: tuple[float, ...] = (0.096, 0.4, 0.8, 1.4)  # pause lengths to (re)ask Smart Turn
     max_window_s: float = 24.0     # ASR window length before it slides (long turns)
     keep_after_slide_s: float = 8.0
     history_s: float = 32.0        # audio kept in memory at most
-    weights: EotWeights = field(default_factory=EotWeights)
+    model: EotModel = field(default_factory=EotModel)
 
 
 class _AudioRing:
@@ -118,7 +121,12 @@ class Session:
         self._eager_words: tuple[Word, ...] | None = None
         self._language: str | None = None
         self._acoustic: float | None = None  # last acoustic P(complete) in the current pause
+        self._acoustic_asked = 0             # how many of policy.acoustic_at_s were asked this pause
         self._confidence = 0.0
+        self._start_pending = False          # speech not yet covered by a start attempt
+        self._tick_spoken = False            # an end decision already spoke for this tick
+        self._hyp: tuple[Word, ...] = ()     # last partial hypothesis of the window ...
+        self._hyp_end = 0                    # ... and the stream sample it covers up to
 
     # ------------------------------------------------------------------ public surface
 
@@ -179,6 +187,7 @@ class Session:
         if len(self._pending):
             self._push_frame(self._pending)
             self._pending = np.zeros(0, dtype=np.float32)
+        self._run_vad()
         self._tick(final=True)
         self._closed = True
 
@@ -199,11 +208,18 @@ class Session:
         buf = np.concatenate([self._pending, samples]) if len(self._pending) else samples
         n_frames = len(buf) // FRAME
         for i in range(n_frames):
+            if self._closed:
+                return
             self._push_frame(buf[i * FRAME:(i + 1) * FRAME])
+            self._run_vad()
+            self._frame_decision()
             self._frames_in_tick += 1
             if self._frames_in_tick == FRAMES_PER_TICK:
                 self._frames_in_tick = 0
-                self._tick(final=False)
+                if self._tick_spoken:
+                    self._tick_spoken = False  # an end was sent in this tick: it replaced the Update
+                else:
+                    self._tick(final=False)
         self._pending = buf[n_frames * FRAME:].copy()
 
     def _push_frame(self, frame: Audio) -> None:
@@ -222,12 +238,13 @@ class Session:
             t0 = (self._vad_next + i * c) / SAMPLE_RATE
             t1 = t0 + c / SAMPLE_RATE
             if p >= self.policy.vad_on:
-                if self._speech_onset is None or t0 - self._last_speech > 0.3:
-                    if not self.machine.active:
-                        self._speech_onset, self._speech_run = t0, 0.0
+                if not self.machine.active and (self._speech_onset is None or t0 - self._last_speech > 0.3):
+                    self._speech_onset, self._speech_run = t0, 0.0
                 self._speech_run += c / SAMPLE_RATE
                 self._last_speech = t1
                 self._new_speech = True
+                self._start_pending = True
+                self._acoustic, self._acoustic_asked = None, 0
         self._vad_next += n * c
 
     def _silence(self) -> float:
@@ -248,74 +265,99 @@ class Session:
             self._language = res.language
         return res.words
 
-    # ------------------------------------------------------------------ ticks
+    def _refresh(self) -> tuple[Word, ...]:
+        """Re-transcribe the turn's window (a partial); the session remembers what it covers."""
+        assert self._transcript is not None
+        self._new_speech = False
+        self._slide_window()
+        words = self._asr(self._transcript.window_start, final=False)
+        self._hyp, self._hyp_end = words, self._ring.end
+        return words
+
+    # ------------------------------------------------------------------ ticks (240 ms)
 
     def _tick(self, *, final: bool) -> None:
-        self._run_vad()
         event = TurnEvent.UPDATE
-        trigger: Trigger | None = None
         state = self.machine.state
         if final:  # the flush tick reports the last audio; it never changes state (§7.4)
-            if self._transcript is not None and self._new_speech and self._eager_words is None:
-                self._transcript.update(self._asr(self._transcript.window_start, final=False))
+            if state is TurnState.ONGOING and self._new_speech:
+                self._transcript.update(self._refresh())  # type: ignore[union-attr]
         elif state is TurnState.INITIAL:
             event = self._maybe_start()
-        else:
-            event, trigger = self._in_turn()
-        self._emit(event, trigger)
+        elif self._new_speech:
+            event = self._speech_in_turn()
+        if self.machine.active:
+            self._confidence = self._fused()
+        self._emit(event, None)
 
     def _maybe_start(self) -> TurnEvent:
         onset = self._speech_onset
-        if onset is None or not self._new_speech or self._speech_run < self.policy.min_speech_s:
+        if onset is None or not self._start_pending or self._speech_run < self.policy.min_speech_s:
             self._confidence = 0.0
             return TurnEvent.UPDATE
         start = max(self._window_start, onset - self.policy.preroll_s)
         self._transcript = TurnTranscript(start)
-        words = self._asr(start, final=False)
-        self._new_speech = False
+        words = self._refresh()
+        if self._silence() >= self.policy.pause_min_s:
+            self._start_pending = False  # the attempt covered the whole utterance
         if not words:
             self._transcript = None
-            if self._silence() > 1.0:  # a cough or noise burst: forget it
+            if self._silence() > 1.0:  # a cough or a noise burst: forget it
                 self._speech_onset = None
             return TurnEvent.UPDATE
         self._transcript.update(words)
-        self._acoustic = None
-        self._confidence = self._fused()
+        self._start_pending = False
         return self.machine.fire(Signal.START)
 
-    def _in_turn(self) -> tuple[TurnEvent, Trigger | None]:
+    def _speech_in_turn(self) -> TurnEvent:
+        """New speech during a turn: refresh the partial; after an eager end, maybe resume."""
         assert self._transcript is not None
-        tr = self._transcript
+        words = self._refresh()
+        if self.machine.state is TurnState.AWAITING_END:
+            # resumed only when words begin after the eager transcript (a cough is not a resume)
+            eager_end = self._eager_words[-1].end if self._eager_words else self._transcript.window_start
+            if not any(w.start > eager_end + 0.05 for w in words):
+                return TurnEvent.UPDATE
+            self._eager_words = None
+            self._transcript.update(words)
+            return self.machine.fire(Signal.RESUME)
+        self._transcript.update(words)
+        return TurnEvent.UPDATE
+
+    # ------------------------------------------------------------------ end decisions (80 ms)
+
+    def _frame_decision(self) -> None:
+        if not self.machine.active:
+            return
         silence = self._silence()
-        if self._new_speech:
-            self._new_speech = False
-            self._acoustic = None
-            self._slide_window()
-            words = self._asr(tr.window_start, final=False)
-            if self.machine.state is TurnState.AWAITING_END:
-                # resumed only when words begin after the eager transcript (a cough is not a resume)
-                eager_end = self._eager_words[-1].end if self._eager_words else tr.window_start
-                if any(w.start > eager_end + 0.05 for w in words):
-                    tr.update(words)
-                    self._eager_words = None
-                    self._confidence = self._fused()
-                    return self.machine.fire(Signal.RESUME), None
-            else:
-                tr.update(words)
-        elif silence >= self.policy.pause_for_acoustic_s and self._acoustic is None:
+        if silence < self.policy.pause_min_s:
+            return
+        if self._new_speech:  # the pause starts: bring the transcript up to date first
+            if self._speech_in_turn() is TurnEvent.TURN_RESUMED:
+                self._emit(TurnEvent.TURN_RESUMED, None)
+                self._tick_spoken = True
+                return
+        asks = self.policy.acoustic_at_s
+        if self._acoustic_asked < len(asks) and silence >= asks[self._acoustic_asked]:
             self._acoustic = self._acoustic_score()
+            while self._acoustic_asked < len(asks) and silence >= asks[self._acoustic_asked]:
+                self._acoustic_asked += 1
         self._confidence = self._fused()
         th = self.params.thresholds
+        decision: tuple[TurnEvent, Trigger | None] | None = None
         if silence * 1000 >= th.eot_timeout_ms:
-            return self._end_turn(Trigger.TIMEOUT)
-        if th.eot_threshold < 1.0 and self._confidence >= th.eot_threshold and silence > 0:
+            decision = self._end_turn(Trigger.TIMEOUT)
+        elif th.eot_threshold < 1.0 and self._confidence >= th.eot_threshold:
             if th.eager_eot_threshold is not None and self.machine.state is TurnState.ONGOING:
-                return self._eager()  # eager mode: a model end is always preceded by an eager one
-            return self._end_turn(Trigger.MODEL)
-        if (th.eager_eot_threshold is not None and self.machine.state is TurnState.ONGOING
-                and self._confidence >= th.eager_eot_threshold and silence > 0):
-            return self._eager()
-        return TurnEvent.UPDATE, None
+                decision = self._eager()  # eager mode: a model end is always preceded by an eager one
+            else:
+                decision = self._end_turn(Trigger.MODEL)
+        elif (th.eager_eot_threshold is not None and self.machine.state is TurnState.ONGOING
+              and self._confidence >= th.eager_eot_threshold):
+            decision = self._eager()
+        if decision is not None and decision[0] is not TurnEvent.UPDATE:
+            self._emit(*decision)
+            self._tick_spoken = True
 
     def _acoustic_score(self) -> float:
         assert self._transcript is not None
@@ -328,7 +370,7 @@ class Session:
         assert self._transcript is not None
         words = self._eager_words if self._eager_words is not None else self._transcript.words
         return fuse(silence_s=self._silence(), acoustic=self._acoustic,
-                    transcript=" ".join(w.text for w in words), weights=self.policy.weights)
+                    transcript=" ".join(w.text for w in words), model=self.policy.model)
 
     def _slide_window(self) -> None:
         assert self._transcript is not None
@@ -337,10 +379,14 @@ class Session:
             tr.slide(self.now - self.policy.keep_after_slide_s)
 
     def _final_words(self) -> tuple[Word, ...]:
+        """The turn's final words, from the whole window: the last partial when it already
+        covers every sample of speech, else a fresh final decode."""
         assert self._transcript is not None
         tr = self._transcript
         before = tr.words
-        final = tr.finalize(self._asr(tr.window_start, final=True))
+        covered = self._hyp_end >= int(self._last_speech * SAMPLE_RATE) and not self._new_speech
+        hyp = self._hyp if covered else self._asr(tr.window_start, final=True)
+        final = tr.finalize(hyp)
         return final if final else before
 
     def _eager(self) -> tuple[TurnEvent, Trigger | None]:
@@ -371,9 +417,9 @@ class Session:
             lang = self._language or (p.language_hints[0] if p.language_hints else "en")
             words = format_words(words, numerals_on=p.numerals, profanity_filter=p.profanity_filter,
                                  redact_modes=p.redact, lang=lang)
-        multi = self.params.multilingual
+        multi = p.multilingual
         languages = ((self._language,) if (self._language and words) else ()) if multi else None
-        hinted = self.params.language_hints if (multi and self.params.language_hints) else None
+        hinted = p.language_hints if (multi and p.language_hints) else None
         confidence = self._confidence if (self.machine.active or event is TurnEvent.END_OF_TURN) else 0.0
         self._events.append(TurnInfo(
             event=event, turn_index=self.machine.turn_index, audio_window_start=self._window_start,
@@ -387,11 +433,13 @@ class Session:
         self._window_start = self.now
         self._transcript = None
         self._eager_words = None
-        self._acoustic = None
+        self._acoustic, self._acoustic_asked = None, 0
         self._confidence = 0.0
         self._speech_onset = None
         self._new_speech = False
+        self._start_pending = False
         self._language = None
+        self._hyp, self._hyp_end = (), 0
 
     # ------------------------------------------------------------------ control messages
 
