@@ -1,0 +1,339 @@
+"""``turnscribe eval wer --data DIR``: word error rate through the real streaming Session.
+
+For every row of ``DIR/manifest.tsv`` (sets chosen with ``--sets``; ``turns`` is not a WER set):
+
+* **streaming**: the file is replayed through a real ``Session`` (``eval.replay.replay_file``: containers
+  as bytes, ``.raw`` as linear16 at the row's ``sample_rate``) with ``flux-general-en`` for English sets
+  and ``flux-general-multi`` + ``language_hint`` for ``multi_<lang>`` sets. Hypothesis =
+  ``Replay.final_text()`` (every ended turn plus the open turn's words at the end of the stream).
+* **offline** (unless ``--no-offline``): the same ASR engine the session used transcribes the whole
+  decoded utterance in one ``AsrRequest(final=True)`` with the same language. Streaming penalty =
+  streaming WER / offline WER.
+
+Scoring: both sides are normalised the same way, then jiwer aligns words. English:
+``whisper_normalizer``'s ``EnglishTextNormalizer`` (case, punctuation, spelled numbers -> digits,
+fillers "um"/"uh" removed) plus "ok" -> "okay". Other languages: ``BasicTextNormalizer`` with
+diacritics removed (the Asterisk es/fr prompt scripts drop accents inconsistently: "numero",
+"contrasenas"). Set WER is corpus-level: sum of errors / sum of reference words.
+
+Non-speech: every clip of ``DIR/turns/labels.jsonl`` whose kind starts with ``silence_only`` or
+``noise_only`` is replayed the same way (``flux-general-en``); the words in its final text are counted
+(target 0), and so are the most words any single event showed (a transient partial).
+
+RTF = session compute time (wall time inside the session, engines included) / audio seconds, with
+the engines' thread settings (one intra-op thread by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as _dt
+import json
+import shlex
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Score", "add_command", "corpus_wer", "normalise", "run", "score"]
+
+NON_SPEECH_KINDS = ("silence_only", "noise_only")
+EXCLUDED_SETS = ("turns",)
+MULTI_PREFIX = "multi_"
+
+
+# ------------------------------------------------------------------ scoring
+
+
+@cache
+def _normaliser(language: str) -> Callable[[str], str]:
+    if language == "en":
+        from whisper_normalizer.english import EnglishTextNormalizer
+
+        eng = EnglishTextNormalizer()
+        return lambda s: " ".join("okay" if w == "ok" else w for w in eng(s).split())
+    from whisper_normalizer.basic import BasicTextNormalizer
+
+    basic = BasicTextNormalizer(remove_diacritics=True)
+    return lambda s: " ".join(basic(s).split())
+
+
+def normalise(text: str, language: str = "en") -> str:
+    """Text as scored: lower case, no punctuation, numbers as digits (English); words joined by one space."""
+    return _normaliser(language)(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """Word alignment counts of one hypothesis against one reference (or sums of them)."""
+
+    ref_words: int = 0
+    substitutions: int = 0
+    deletions: int = 0
+    insertions: int = 0
+
+    @property
+    def errors(self) -> int:
+        return self.substitutions + self.deletions + self.insertions
+
+    @property
+    def wer(self) -> float | None:
+        return self.errors / self.ref_words if self.ref_words else None
+
+    def __add__(self, other: Score) -> Score:
+        return Score(self.ref_words + other.ref_words, self.substitutions + other.substitutions,
+                     self.deletions + other.deletions, self.insertions + other.insertions)  # fmt: skip
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "errors": self.errors, "wer": self.wer}
+
+
+def score(reference: str, hypothesis: str, language: str = "en") -> Score:
+    """Align the normalised ``hypothesis`` to the normalised ``reference``."""
+    ref, hyp = normalise(reference, language), normalise(hypothesis, language)
+    if not ref:
+        return Score(0, 0, 0, len(hyp.split()))
+    if not hyp:
+        return Score(len(ref.split()), 0, len(ref.split()), 0)
+    import jiwer
+
+    o = jiwer.process_words(ref, hyp)
+    return Score(len(ref.split()), o.substitutions, o.deletions, o.insertions)
+
+
+def corpus_wer(scores: Iterable[Score]) -> float | None:
+    """Corpus-level WER: total errors / total reference words (None without reference words)."""
+    return sum(scores, Score()).wer
+
+
+# ------------------------------------------------------------------ data
+
+
+def read_manifest(data: Path) -> list[dict[str, str]]:
+    with open(data / "manifest.tsv", newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
+
+
+def set_language(set_name: str) -> str:
+    return set_name[len(MULTI_PREFIX):].split("_")[0] if set_name.startswith(MULTI_PREFIX) else "en"
+
+
+def params_for(set_name: str):  # type: ignore[no-untyped-def]
+    from turnscribe.protocol.params import ListenParams
+
+    lang = set_language(set_name)
+    if set_name.startswith(MULTI_PREFIX):
+        return ListenParams(model="flux-general-multi", language_hints=(lang,))
+    return ListenParams(model="flux-general-en")
+
+
+def _words_in_events(events: Sequence[Any]) -> int:
+    return max((len(getattr(e, "words", ()) or ()) for e in events), default=0)
+
+
+def _open_turn_text(rep: Any) -> str:
+    """Words of a turn still open when the stream closed (included in ``final_text``)."""
+    from turnscribe.protocol.events import TurnEvent
+
+    ti = rep.turninfos
+    return ti[-1].transcript if ti and ti[-1].event is not TurnEvent.END_OF_TURN else ""
+
+
+def _command(args: argparse.Namespace) -> str:
+    parts = ["turnscribe", "eval", "wer", "--data", str(args.data), "--asr-model", args.asr_model]
+    for opt in ("sets", "limit", "out"):
+        if getattr(args, opt) is not None:
+            parts += [f"--{opt}", str(getattr(args, opt))]
+    if args.no_offline:
+        parts.append("--no-offline")
+    return shlex.join(parts)
+
+
+def decode_file(path: Path, sample_rate: int) -> Any:
+    """The whole file as 16 kHz mono float32 (containers sniffed, ``.raw`` = linear16 at ``sample_rate``)."""
+    import numpy as np
+
+    from turnscribe.audio import make_decoder
+
+    dec = make_decoder("linear16", sample_rate) if path.suffix == ".raw" else make_decoder(None, None)
+    parts = [dec.feed(path.read_bytes()), dec.flush()]
+    return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+# ------------------------------------------------------------------ run
+
+
+def _fmt(x: float | None, pct: bool = True) -> str:
+    if x is None:
+        return "-"
+    return f"{100 * x:.1f}%" if pct else f"{x:.3f}"
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None:
+        return None
+    if b == 0:
+        return 1.0 if a == 0 else float("inf")
+    return a / b
+
+
+def _summary(files: list[dict[str, Any]], offline: bool) -> dict[str, Any]:
+    st = sum((Score(**f["streaming"]["score"]) for f in files), Score())
+    audio = sum(f["audio_s"] for f in files)
+    compute = sum(f["compute_s"] for f in files)
+    out: dict[str, Any] = {
+        "files": len(files), "ref_words": st.ref_words, "audio_s": round(audio, 3),
+        "compute_s": round(compute, 3), "rtf": compute / audio if audio else None,
+        "streaming": st.as_dict(), "offline": None, "ratio": None,
+    }  # fmt: skip
+    if offline:
+        off = sum((Score(**f["offline"]["score"]) for f in files), Score())
+        off_compute = sum(f["offline"]["compute_s"] for f in files)
+        out["offline"] = {**off.as_dict(), "compute_s": round(off_compute, 3),
+                          "rtf": off_compute / audio if audio else None}  # fmt: skip
+        out["ratio"] = _ratio(st.wer, off.wer)
+    return out
+
+
+def _score_dict(s: Score) -> dict[str, int]:
+    return {"ref_words": s.ref_words, "substitutions": s.substitutions, "deletions": s.deletions,
+            "insertions": s.insertions}  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    from turnscribe.engines.registry import load_engines
+    from turnscribe.eval.replay import replay_file
+
+    data = Path(args.data)
+    if not (data / "manifest.tsv").is_file():
+        print(f"error: {data / 'manifest.tsv'} not found", file=sys.stderr)
+        return 2
+    rows = read_manifest(data)
+    present = list(dict.fromkeys(r["set"] for r in rows))
+    if args.sets:
+        sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+        unknown = [s for s in sets if s not in present]
+        if unknown:
+            print(f"error: unknown set(s) {', '.join(unknown)}; present: {', '.join(present)}", file=sys.stderr)
+            return 2
+    else:
+        sets = [s for s in present if s not in EXCLUDED_SETS]
+    chosen: list[dict[str, str]] = []
+    for s in sets:
+        mine = [r for r in rows if r["set"] == s]
+        chosen += mine[: args.limit] if args.limit is not None else mine
+    offline = not args.no_offline
+
+    t_load = time.perf_counter()
+    engines = load_engines(asr_model=args.asr_model)
+    load_s = time.perf_counter() - t_load
+    log = sys.stderr
+
+    files: list[dict[str, Any]] = []
+    for i, row in enumerate(chosen, 1):
+        path = data / row["path"]
+        set_name, lang = row["set"], set_language(row["set"])
+        params = params_for(set_name)
+        rate = int(row.get("sample_rate") or 16000)
+        rep = replay_file(path, engines, params=params, raw_rate=rate)
+        hyp = rep.final_text()
+        st = score(row["reference_text"], hyp, lang)
+        rec: dict[str, Any] = {
+            "path": row["path"], "set": set_name, "language": lang, "duration_s": float(row["duration_s"]),
+            "reference": row["reference_text"], "reference_norm": normalise(row["reference_text"], lang),
+            "audio_s": rep.audio_s, "compute_s": rep.compute_s,
+            "streaming": {"hypothesis": hyp, "hypothesis_norm": normalise(hyp, lang), "score": _score_dict(st),
+                          "wer": st.wer, "turns": [e.transcript for e in rep.ends],
+                          "open_turn": _open_turn_text(rep)},
+        }  # fmt: skip
+        if offline:
+            from turnscribe.engines.base import AsrRequest
+
+            audio = decode_file(path, rate)
+            asr = engines.asr_for(params.multilingual)
+            language = params.language_hints[0] if params.multilingual else "en"
+            t0 = time.perf_counter()
+            (res,) = asr.transcribe([AsrRequest(audio=audio, final=True, language=language)])
+            off_s = time.perf_counter() - t0
+            so = score(row["reference_text"], res.text, lang)
+            rec["offline"] = {"hypothesis": res.text, "hypothesis_norm": normalise(res.text, lang),
+                              "score": _score_dict(so), "wer": so.wer, "compute_s": off_s}  # fmt: skip
+        files.append(rec)
+        extra = f" offline {_fmt(rec['offline']['wer'])}" if offline else ""
+        print(f"[{i}/{len(chosen)}] {set_name} {path.name}: streaming {_fmt(st.wer)}{extra}", file=log, flush=True)
+
+    # non-speech clips
+    non_speech: list[dict[str, Any]] = []
+    labels = data / "turns" / "labels.jsonl"
+    if labels.is_file():
+        en = params_for("wer_clean")
+        for line in labels.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            lab = json.loads(line)
+            if not str(lab.get("kind", "")).startswith(NON_SPEECH_KINDS):
+                continue
+            rep = replay_file(data / lab["path"], engines, params=en)
+            text = rep.final_text()
+            non_speech.append({"path": lab["path"], "kind": lab["kind"], "text": text,
+                               "words": len(text.split()), "max_event_words": _words_in_events(rep.events),
+                               "audio_s": rep.audio_s, "compute_s": rep.compute_s})  # fmt: skip
+            print(f"[non-speech] {lab['path']}: {len(text.split())} words", file=log, flush=True)
+
+    per_set = {s: _summary([f for f in files if f["set"] == s], offline) for s in sets}
+    overall = _summary(files, offline) if files else None
+    ns_summary = {
+        "clips": len(non_speech), "words": sum(c["words"] for c in non_speech),
+        "max_event_words": max((c["max_event_words"] for c in non_speech), default=0),
+        "audio_s": round(sum(c["audio_s"] for c in non_speech), 3),
+        "rtf": (sum(c["compute_s"] for c in non_speech) / sum(c["audio_s"] for c in non_speech))
+        if non_speech else None,
+    }  # fmt: skip
+    result = {
+        "model": args.asr_model, "engines": engines.names,
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "command": _command(args),
+        "data": str(data.resolve()), "load_s": round(load_s, 3), "offline": offline,
+        "sets": per_set, "overall": overall, "non_speech": {**ns_summary, "files": non_speech}, "files": files,
+    }  # fmt: skip
+
+    print(_table(per_set, overall, ns_summary, args.asr_model))
+    out = Path(args.out) if args.out else Path("results") / f"wer-{args.asr_model}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+    return 0
+
+
+def _table(per_set: dict[str, Any], overall: dict[str, Any] | None, ns: dict[str, Any], model: str) -> str:
+    head = ("set", "files", "ref words", "streaming WER", "offline WER", "ratio", "RTF")
+    lines = [head]
+    for name, s in [*per_set.items(), *([("all", overall)] if overall else [])]:
+        lines.append((name, str(s["files"]), str(s["ref_words"]), _fmt(s["streaming"]["wer"]),
+                      _fmt(s["offline"]["wer"]) if s["offline"] else "-",
+                      _fmt(s["ratio"], pct=False) if s["ratio"] is not None else "-",
+                      _fmt(s["rtf"], pct=False)))  # fmt: skip
+    widths = [max(len(r[i]) for r in lines) for i in range(len(head))]
+
+    def fmt(r: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+
+    body = [f"model: {model}", fmt(lines[0]), "  ".join("-" * w for w in widths), *map(fmt, lines[1:])]
+    body.append(f"non-speech clips: {ns['clips']}, words produced: {ns['words']}"
+                f" (most words in one event: {ns['max_event_words']})")  # fmt: skip
+    return "\n".join(body)
+
+
+def add_command(ev_subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = ev_subparsers.add_parser("wer", help="word error rate: streaming Session vs offline, per set")
+    p.add_argument("--data", required=True, help="data folder with manifest.tsv (and turns/labels.jsonl)")
+    p.add_argument("--asr-model", default="tiny.en", help="ASR model name (see engines/registry.py)")
+    p.add_argument("--sets", help="comma-separated sets (default: every set in the manifest except turns)")
+    p.add_argument("--limit", type=int, help="at most N files per set")
+    p.add_argument("--out", help="JSON output file (default results/wer-<model>.json)")
+    p.add_argument("--no-offline", action="store_true", help="skip the offline (whole-utterance) baseline")
+    p.set_defaults(func=run)
