@@ -238,3 +238,13 @@ def test_numerals_and_redact_apply_to_words_and_transcript():
                     p=ListenParams(redact=("numbers",)))
     end = next(e for e in turninfos(events) if e.event is TurnEvent.END_OF_TURN)
     assert end.transcript == "my number is [NUMBER]."
+
+
+def test_keyterms_snap_recognised_words_on_the_wire():
+    p = ListenParams(keyterms=("Deepgram",))
+    events, _ = run(pcm16(quiet(0.5), tone(1.3), quiet(2.0)), script="i use deep gram daily.", p=p)
+    end = next(e for e in turninfos(events) if e.event is TurnEvent.END_OF_TURN)
+    assert end.transcript == "i use Deepgram daily."
+    events, _ = run(pcm16(quiet(0.5), tone(1.3), quiet(2.0)), script="i use deep gram daily.")
+    end = next(e for e in turninfos(events) if e.event is TurnEvent.END_OF_TURN)
+    assert end.transcript == "i use deep gram daily."

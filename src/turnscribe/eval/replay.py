@@ -22,6 +22,7 @@ class Replay:
     events: list[Event] = field(default_factory=list)
     compute_s: float = 0.0      # wall time spent inside the session (engines included)
     audio_s: float = 0.0        # stream audio covered
+    session: Session | None = None  # kept when asked (keep_session=True)
 
     @property
     def turninfos(self) -> list[TurnInfo]:
@@ -49,7 +50,7 @@ def stream_params(path: Path, *, base: ListenParams | None = None, raw_rate: int
 
 def replay_bytes(data: bytes, params: ListenParams, engines: Engines, *, frame_bytes: int = 2560,
                  policy: TurnPolicy | None = None, actions: list[tuple[int, str]] | None = None,
-                 close: bool = True) -> Replay:
+                 close: bool = True, keep_session: bool = False) -> Replay:
     out = Replay()
     t0 = time.perf_counter()
     session = Session(params, engines, policy=policy)
@@ -66,12 +67,16 @@ def replay_bytes(data: bytes, params: ListenParams, engines: Engines, *, frame_b
     out.events += session.events_to_send()
     out.compute_s = time.perf_counter() - t0
     out.audio_s = session.now
+    if keep_session:
+        out.session = session
     return out
 
 
 def replay_file(path: Path, engines: Engines, *, params: ListenParams | None = None,
-                policy: TurnPolicy | None = None, raw_rate: int = 8000, frame_s: float = 0.08) -> Replay:
+                policy: TurnPolicy | None = None, raw_rate: int = 8000, frame_s: float = 0.08,
+                keep_session: bool = False) -> Replay:
     p = stream_params(path, base=params, raw_rate=raw_rate)
     rate = p.sample_rate or 16000
     frame_bytes = max(1, int(rate * 2 * frame_s))
-    return replay_bytes(path.read_bytes(), p, engines, frame_bytes=frame_bytes, policy=policy)
+    return replay_bytes(path.read_bytes(), p, engines, frame_bytes=frame_bytes, policy=policy,
+                        keep_session=keep_session)

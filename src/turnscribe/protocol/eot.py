@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from turnscribe.engines.base import Word
 from turnscribe.protocol.transcript import norm_word
 
 # Words after which a speaker is rarely finished.
@@ -39,15 +41,28 @@ NUMBER_WORDS = frozenset("""zero oh one two three four five six seven eight nine
 thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty
 seventy eighty ninety hundred thousand""".split())
 
-FEATURES = ("bias", "silence", "acoustic", "terminal", "question", "comma", "continuation", "filler",
-            "number_tail", "short")
+FEATURES = ("bias", "silence", "acoustic_first", "acoustic_last", "terminal", "question", "comma",
+            "continuation", "filler", "number_tail", "short", "final_lengthening")
+
+
+@dataclass(frozen=True, slots=True)
+class Cues:
+    """What the session knows at a decision point (the raw inputs of ``features``)."""
+
+    silence_s: float
+    acoustic: tuple[float, ...] = ()   # Smart Turn answers in this pause, oldest first
+    words: tuple[Word, ...] = ()
+
+    @property
+    def transcript(self) -> str:
+        return " ".join(w.text for w in self.words)
 
 
 @dataclass(frozen=True, slots=True)
 class EotModel:
     """Weights of the logistic model, one per name in ``FEATURES``."""
 
-    weights: tuple[float, ...] = (-2.0, 3.0, 1.0, 1.5, 0.5, -1.5, -2.0, -2.5, -0.5, 0.5)
+    weights: tuple[float, ...] = (-2.0, 3.0, 1.0, 0.0, 1.5, 0.5, -1.5, -2.0, -2.5, -0.5, 0.5, 0.0)
 
     def probability(self, x: Sequence[float]) -> float:
         z = sum(w * v for w, v in zip(self.weights, x))
@@ -78,11 +93,21 @@ def text_features(transcript: str) -> tuple[float, ...]:
     )
 
 
-def features(*, silence_s: float, acoustic: float | None, transcript: str) -> tuple[float, ...]:
-    return (1.0, min(silence_s, 3.0), logit(acoustic) if acoustic is not None else 0.0,
-            *text_features(transcript))
+def final_lengthening(words: Sequence[Word]) -> float:
+    """log(duration of the last word / median word duration): speakers stretch the last word of a
+    finished phrase. 0 with fewer than 3 words."""
+    if len(words) < 3:
+        return 0.0
+    durs = [max(w.end - w.start, 0.02) for w in words[-8:]]
+    return max(min(math.log(durs[-1] / statistics.median(durs)), 2.0), -2.0)
 
 
-def fuse(*, silence_s: float, acoustic: float | None, transcript: str, model: EotModel = EotModel()) -> float:
+def features(cues: Cues) -> tuple[float, ...]:
+    a = cues.acoustic
+    return (1.0, min(cues.silence_s, 3.0), logit(a[0]) if a else 0.0, logit(a[-1]) if a else 0.0,
+            *text_features(cues.transcript), final_lengthening(cues.words))
+
+
+def fuse(cues: Cues, model: EotModel = EotModel()) -> float:
     """Probability that the turn is over, in [0, 1]."""
-    return model.probability(features(silence_s=silence_s, acoustic=acoustic, transcript=transcript))
+    return model.probability(features(cues))

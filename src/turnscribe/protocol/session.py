@@ -29,8 +29,9 @@ from turnscribe.audio import make_decoder
 from turnscribe.engines.base import SAMPLE_RATE, AsrRequest, Audio, Engines, TurnRequest, VadRequest, Word
 from turnscribe.errors import AudioFormatError, ConfigureRejected, StreamError, UnparsableMessage
 from turnscribe.protocol import messages as m
-from turnscribe.protocol.eot import EotModel, fuse
+from turnscribe.protocol.eot import Cues, EotModel, features
 from turnscribe.protocol.formatting import format_words
+from turnscribe.protocol.keyterms import apply_keyterms
 from turnscribe.protocol.events import (
     ConfigureFailure,
     ConfigureSuccess,
@@ -59,11 +60,12 @@ class TurnPolicy:
     preroll_s: float = 0.3         # audio kept before the detected speech onset for ASR
     min_speech_s: float = 0.064    # speech needed before an ASR attempt to start a turn
     pause_min_s: float = 0.096     # silence that makes a pause: transcript refreshed, ends considered
-    acoustic_at_s: tuple[float, ...] = (0.096, 0.4, 0.8, 1.4)  # pause lengths to (re)ask Smart Turn
+    acoustic_at_s: tuple[float, ...] = (0.096, 0.32)  # pause lengths at which Smart Turn is asked
     max_window_s: float = 24.0     # ASR window length before it slides (long turns)
     keep_after_slide_s: float = 8.0
     history_s: float = 32.0        # audio kept in memory at most
     model: EotModel = field(default_factory=EotModel)
+    trace: bool = False            # record (time, features) at every end decision (calibration)
 
 
 class _AudioRing:
@@ -120,13 +122,13 @@ class Session:
         self._transcript: TurnTranscript | None = None
         self._eager_words: tuple[Word, ...] | None = None
         self._language: str | None = None
-        self._acoustic: float | None = None  # last acoustic P(complete) in the current pause
-        self._acoustic_asked = 0             # how many of policy.acoustic_at_s were asked this pause
+        self._asks: list[float] = []         # acoustic P(complete) answers in the current pause
         self._confidence = 0.0
         self._start_pending = False          # speech not yet covered by a start attempt
         self._tick_spoken = False            # an end decision already spoke for this tick
         self._hyp: tuple[Word, ...] = ()     # last partial hypothesis of the window ...
         self._hyp_end = 0                    # ... and the stream sample it covers up to
+        self.trace: list[tuple[float, Cues]] = []  # (time, cues) at each end decision if policy.trace
 
     # ------------------------------------------------------------------ public surface
 
@@ -244,7 +246,7 @@ class Session:
                 self._last_speech = t1
                 self._new_speech = True
                 self._start_pending = True
-                self._acoustic, self._acoustic_asked = None, 0
+                self._asks = []
         self._vad_next += n * c
 
     def _silence(self) -> float:
@@ -338,11 +340,13 @@ class Session:
                 self._tick_spoken = True
                 return
         asks = self.policy.acoustic_at_s
-        if self._acoustic_asked < len(asks) and silence >= asks[self._acoustic_asked]:
-            self._acoustic = self._acoustic_score()
-            while self._acoustic_asked < len(asks) and silence >= asks[self._acoustic_asked]:
-                self._acoustic_asked += 1
+        if len(self._asks) < len(asks) and silence >= asks[len(self._asks)]:
+            p = self._acoustic_score()
+            while len(self._asks) < len(asks) and silence >= asks[len(self._asks)]:
+                self._asks.append(p)
         self._confidence = self._fused()
+        if self.policy.trace:
+            self.trace.append((self.now, self._cues()))
         th = self.params.thresholds
         decision: tuple[TurnEvent, Trigger | None] | None = None
         if silence * 1000 >= th.eot_timeout_ms:
@@ -366,11 +370,16 @@ class Session:
         (p,) = self.engines.turn.score([TurnRequest(audio=audio, transcript=self._transcript.text)])
         return float(p)
 
-    def _fused(self) -> float:
+    def _cues(self) -> Cues:
         assert self._transcript is not None
         words = self._eager_words if self._eager_words is not None else self._transcript.words
-        return fuse(silence_s=self._silence(), acoustic=self._acoustic,
-                    transcript=" ".join(w.text for w in words), model=self.policy.model)
+        return Cues(silence_s=self._silence(), acoustic=tuple(self._asks), words=tuple(words))
+
+    def _features(self) -> tuple[float, ...]:
+        return features(self._cues())
+
+    def _fused(self) -> float:
+        return self.policy.model.probability(self._features())
 
     def _slide_window(self) -> None:
         assert self._transcript is not None
@@ -413,6 +422,8 @@ class Session:
     def _emit(self, event: TurnEvent, trigger: Trigger | None) -> None:
         p = self.params
         words = self._words_now()
+        if words and p.keyterms:
+            words = apply_keyterms(words, p.keyterms)
         if words and (p.numerals or p.profanity_filter or p.redact):
             lang = self._language or (p.language_hints[0] if p.language_hints else "en")
             words = format_words(words, numerals_on=p.numerals, profanity_filter=p.profanity_filter,
@@ -433,7 +444,7 @@ class Session:
         self._window_start = self.now
         self._transcript = None
         self._eager_words = None
-        self._acoustic, self._acoustic_asked = None, 0
+        self._asks = []
         self._confidence = 0.0
         self._speech_onset = None
         self._new_speech = False
