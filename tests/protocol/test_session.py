@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import names, params, pcm16, quiet, run, tone, turninfos
+from helpers import TEST_POLICY, names, params, pcm16, quiet, run, tone, turninfos
 from turnscribe.engines.fake import fake_engines
 from turnscribe.protocol.events import Connected, Error, TurnEvent, Warning
 from turnscribe.protocol.params import ListenParams
@@ -183,7 +183,7 @@ def test_chunking_invariance_fixed_splits():
 @given(st.lists(st.integers(min_value=1, max_value=9000), min_size=1, max_size=40))
 def test_chunking_invariance_random_splits(sizes):
     ref, _ = run(AUDIO, chunk=len(AUDIO))
-    s = Session(params(), fake_engines("hello there how are you."))
+    s = Session(params(), fake_engines("hello there how are you."), policy=TEST_POLICY)
     got, off, i = [], 0, 0
     while off < len(AUDIO):
         n = sizes[i % len(sizes)]

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import math
 import re
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from turnscribe.engines.base import Word
+from turnscribe.engines.base import Word  # noqa: F401 (Cues.words)
 from turnscribe.protocol.transcript import norm_word
 
 # Words after which a speaker is rarely finished.
@@ -33,16 +32,23 @@ to of for from in on at by with about into onto over under between through durin
 my your his her our their its this these those some any every each no not
 is are was were be been am will would can could should shall may might must do does did have has had
 i you he she we they there
-like
+like think mean want need guess believe hope wonder say said tell told
 """.split())
+# one-word (or two-word) turns that are complete answers on their own
+ANSWER_WORDS = frozenset("""yes yeah yep yup no nope nah okay ok sure right correct exactly great perfect fine
+thanks thank you bye goodbye hello hi hey absolutely definitely alright cool got it please""".split())
+# digit strings of these lengths are usually whole (last four, ZIP, local / US phone, card);
+# other lengths are usually a group of a longer number still being dictated (3-3-4 phone)
+WHOLE_DIGIT_COUNTS = frozenset({4, 5, 7, 10, 11, 16})
 LEAD_IN = re.compile(r"(number|code|address|email|phone|name|date|zip|pin)$")
 FILLERS = frozenset({"um", "uh", "er", "ah", "hmm", "mm", "erm", "uhm", "well"})
 NUMBER_WORDS = frozenset("""zero oh one two three four five six seven eight nine ten eleven twelve
 thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty
 seventy eighty ninety hundred thousand""".split())
 
-FEATURES = ("bias", "silence", "acoustic_first", "acoustic_last", "terminal", "question", "comma",
-            "continuation", "filler", "number_tail", "short", "final_lengthening")
+FEATURES = ("bias", "silence", "silence_late", "acoustic", "terminal", "question", "comma",
+            "continuation", "filler", "number_tail", "answer", "digits_open", "digits_whole", "list_open")
+LATE_PAUSE_S = 1.0  # pauses inside a turn rarely run past this: beyond it silence counts more
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +68,10 @@ class Cues:
 class EotModel:
     """Weights of the logistic model, one per name in ``FEATURES``."""
 
-    weights: tuple[float, ...] = (-2.0, 3.0, 1.0, 0.0, 1.5, 0.5, -1.5, -2.0, -2.5, -0.5, 0.5, 0.0)
+    # fitted by `turnscribe eval calibrate --data ../shared/data` (neg-weight 3, L2 1): 1385 pause
+    # points of the labelled turn clips; leave-one-clip-out results are in the module docstring
+    weights: tuple[float, ...] = (-2.1895, 1.7012, 0.3341, 0.5059, 1.0811, -0.4561, -1.0107, -2.5281,
+                                  -1.263, 0.5928, 2.0729, -3.3259, 1.0676, -0.1729)
 
     def probability(self, x: Sequence[float]) -> float:
         z = sum(w * v for w, v in zip(self.weights, x))
@@ -74,14 +83,37 @@ def logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
+_SEGMENTS = re.compile(r"[^,.;!?]+")
+_DIGIT_RUN = re.compile(r"(?:\d[\d\s,.-]*)$")
+
+
+def _trailing_digits(text: str) -> int:
+    m = _DIGIT_RUN.search(text.rstrip(".?! "))
+    return sum(c.isdigit() for c in m.group(0)) if m else 0
+
+
+def _list_open(text: str) -> bool:
+    """An enumeration whose last item is not introduced by "and"/"or": "eggs, milk" (open) vs
+    "eggs, milk, and bread" (closed). Items are short segments between commas/periods."""
+    segs = [s.strip().lower() for s in _SEGMENTS.findall(text) if s.strip()]
+    if len(segs) < 2:
+        return False
+    last, prev = segs[-1].split(), segs[-2].split()
+    return len(last) <= 3 and len(prev) <= 4 and last[0] not in ("and", "or", "plus")
+
+
 def text_features(transcript: str) -> tuple[float, ...]:
-    """(terminal, question, comma, continuation, filler, number_tail, short) of the words so far."""
+    """(terminal, question, comma, continuation, filler, number_tail, answer, digits_open,
+    digits_whole, list_open) of the words so far."""
     text = transcript.strip()
     if not text:
-        return (0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)
+        return (0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     words = text.split()
-    last = norm_word(words[-1])
+    normed = [norm_word(w) for w in words]
+    last = normed[-1]
     terminal = text.endswith((".", "?", "!")) and not text.endswith(("...", "…"))
+    digits = _trailing_digits(text)
+    answer = len(words) <= 3 and all(n in ANSWER_WORDS for n in normed)
     return (
         float(terminal),
         float(text.endswith("?")),
@@ -89,23 +121,20 @@ def text_features(transcript: str) -> tuple[float, ...]:
         float(last in CONTINUATION_WORDS or bool(LEAD_IN.search(last))),
         float(last in FILLERS),
         float(last.isdigit() or last in NUMBER_WORDS),
-        float(len(words) <= 2),
+        float(answer),
+        float(0 < digits and digits not in WHOLE_DIGIT_COUNTS),
+        float(digits in WHOLE_DIGIT_COUNTS),
+        float(_list_open(text) and not answer),
     )
 
 
-def final_lengthening(words: Sequence[Word]) -> float:
-    """log(duration of the last word / median word duration): speakers stretch the last word of a
-    finished phrase. 0 with fewer than 3 words."""
-    if len(words) < 3:
-        return 0.0
-    durs = [max(w.end - w.start, 0.02) for w in words[-8:]]
-    return max(min(math.log(durs[-1] / statistics.median(durs)), 2.0), -2.0)
-
-
 def features(cues: Cues) -> tuple[float, ...]:
+    """The model's inputs, in ``FEATURES`` order. The acoustic answer used is the first of the
+    pause: Smart Turn judges the end of speech best with little silence appended; with more,
+    mid-sentence pauses and true ends look alike (models.md, pitfall 10)."""
+    s = min(cues.silence_s, 3.0)
     a = cues.acoustic
-    return (1.0, min(cues.silence_s, 3.0), logit(a[0]) if a else 0.0, logit(a[-1]) if a else 0.0,
-            *text_features(cues.transcript), final_lengthening(cues.words))
+    return (1.0, s, max(s - LATE_PAUSE_S, 0.0), logit(a[0]) if a else 0.0, *text_features(cues.transcript))
 
 
 def fuse(cues: Cues, model: EotModel = EotModel()) -> float:

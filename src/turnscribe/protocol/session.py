@@ -60,7 +60,7 @@ class TurnPolicy:
     preroll_s: float = 0.3         # audio kept before the detected speech onset for ASR
     min_speech_s: float = 0.064    # speech needed before an ASR attempt to start a turn
     pause_min_s: float = 0.096     # silence that makes a pause: transcript refreshed, ends considered
-    acoustic_at_s: tuple[float, ...] = (0.096, 0.32)  # pause lengths at which Smart Turn is asked
+    acoustic_at_s: tuple[float, ...] = (0.096,)  # pause lengths at which Smart Turn is asked
     max_window_s: float = 24.0     # ASR window length before it slides (long turns)
     keep_after_slide_s: float = 8.0
     history_s: float = 32.0        # audio kept in memory at most
