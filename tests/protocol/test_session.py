@@ -80,7 +80,7 @@ def test_eager_then_end_repeats_the_eager_transcript():
 
 def test_turn_resumed_when_speech_continues_after_eager():
     events, _ = run(pcm16(quiet(0.5), tone(1.3), quiet(0.5), tone(1.3), quiet(2.5)),
-                    p=params(eager_eot_threshold=0.3, eot_threshold=0.95),
+                    p=params(eager_eot_threshold=0.3, eot_threshold=0.99),
                     script="hello there how are you. i am fine thanks.")
     ev = [e for e in names(events) if e != "Update"]
     assert ev[:3] == ["StartOfTurn", "EagerEndOfTurn", "TurnResumed"], ev

@@ -27,13 +27,12 @@ from turnscribe.protocol.transcript import norm_word
 
 # Words after which a speaker is rarely finished.
 CONTINUATION_WORDS = frozenset("""
-a an the and or but so because if then than that which who whose whom where when while as
-to of for from in on at by with about into onto over under between through during without
-my your his her our their its this these those some any every each no not
+a an the and or but so because if then than of for from to with at into onto between during without
+my your his her our their its
 is are was were be been am will would can could should shall may might must do does did have has had
-i you he she we they there
-like think mean want need guess believe hope wonder say said tell told
-""".split())
+i he she we they
+like think mean want need guess believe hope wonder say tell
+""".split())  # not "you", "it", "that", "through", "in", "on": sentences end in them ("Thank you.")
 # one-word (or two-word) turns that are complete answers on their own
 ANSWER_WORDS = frozenset("""yes yeah yep yup no nope nah okay ok sure right correct exactly great perfect fine
 thanks thank you bye goodbye hello hi hey absolutely definitely alright cool got it please""".split())
@@ -70,8 +69,8 @@ class EotModel:
 
     # fitted by `turnscribe eval calibrate --data ../shared/data` (neg-weight 3, L2 1): 1385 pause
     # points of the labelled turn clips; leave-one-clip-out results are in the module docstring
-    weights: tuple[float, ...] = (-2.1895, 1.7012, 0.3341, 0.5059, 1.0811, -0.4561, -1.0107, -2.5281,
-                                  -1.263, 0.5928, 2.0729, -3.3259, 1.0676, -0.1729)
+    weights: tuple[float, ...] = (-2.2619, 1.5394, 0.0218, 0.4911, 0.9574, -0.3131, -1.023,
+                                  -2.2734, -1.2424, 0.8048, 2.1331, -3.3415, 1.0295, 0.0588)
 
     def probability(self, x: Sequence[float]) -> float:
         z = sum(w * v for w, v in zip(self.weights, x))
