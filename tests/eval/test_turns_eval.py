@@ -151,3 +151,12 @@ def test_command_on_two_real_clips(tmp_path: Path, shared: Path):
     for row in keep.values():
         png = out / "clips" / f"{Path(row['path']).stem}.png"
         assert png.is_file() and png.stat().st_size > 10_000
+
+
+def test_wer_scores_digit_runs_as_numbers():
+    from turnscribe.eval.turns import wer
+
+    assert wer("nine four one zero three", "9 4 1 0 3") == 0.0  # the normaliser alone gives "9 4 one 0 3"
+    assert wer("The order number is seven three eight two two six", "The order number is 738. 226") == 0.0
+    assert wer("Um, is it possible?", "Is it possible?") == 0.0  # fillers are dropped
+    assert wer("Yes.", "") == 1.0 and wer("", "anything") is None

@@ -44,6 +44,7 @@ def _envelope(path: Path, buckets: int = 3000) -> tuple[np.ndarray, np.ndarray, 
 def _shade(ax: Any, clip: dict[str, Any], *, labels: bool) -> None:
     for t in clip["turns"]:
         ax.axvspan(t["start_s"], t["end_s"], color=TURN_COLOUR, alpha=0.6, lw=0, zorder=0)
+        ax.axvline(t["end_s"], color="darkgreen", ls=":", lw=1, zorder=1)  # labelled end (latency origin)
         for p in t["pauses"]:
             ax.axvspan(p["start_s"], p["end_s"], color=CUT_COLOUR if p["cut"] else PAUSE_COLOUR, alpha=0.9,
                        lw=0, zorder=0.5)
@@ -129,10 +130,11 @@ def plot_clip(wav: Path, clip: dict[str, Any], out: Path, *, eot_threshold: floa
     ax_c.set_xlabel("audio time (s)")
     ax_c.set_xlim(0, dur)
     ax_c.grid(axis="y", alpha=0.3)
-    handles = [Patch(color=TURN_COLOUR, label="labelled turn"), Patch(color=PAUSE_COLOUR, label="pause"),
+    handles = [Patch(color=TURN_COLOUR, label="labelled turn"),
+               Line2D([], [], color="darkgreen", ls=":", label="turn end"), Patch(color=PAUSE_COLOUR, label="pause"),
                Patch(color=CUT_COLOUR, label="pause cut off")]
     handles += [Line2D([], [], color=c, ls=ls, label=name) for name, (c, ls, _s) in EVENT_STYLE.items()]
-    ax_c.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=len(handles),
+    ax_c.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=5,
                 fontsize=8, frameon=False)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90, bbox_inches="tight")
@@ -141,30 +143,44 @@ def plot_clip(wav: Path, clip: dict[str, Any], out: Path, *, eot_threshold: floa
 
 
 def plot_sweep(points: list[dict[str, Any]], out: Path) -> Path:
-    """False cut-off rate against EndOfTurn latency (median and p95), one point per eot_threshold."""
-    fig, ax = plt.subplots(figsize=(8, 5.5))
+    """False cut-off rate against EndOfTurn latency (median and p95), one point per eot_threshold,
+    with a table of the numbers underneath (points of close thresholds often overlap)."""
+    fig, ax = plt.subplots(figsize=(8.5, 7.2))
     pts = [p for p in points if p["latency_median"] is not None and p["false_cutoff_rate"] is not None]
+    offsets = [(6, 5), (6, -11), (-24, 5), (-24, -11), (6, 15), (-24, 15)]
     for key, marker, colour, name in (("latency_median", "o", "tab:blue", "median latency"),
                                       ("latency_p95", "s", "tab:red", "p95 latency")):
-        xs = [1000 * p[key] for p in pts if p[key] is not None]
-        ys = [100 * p["false_cutoff_rate"] for p in pts if p[key] is not None]
-        ax.plot(xs, ys, marker=marker, color=colour, label=name, lw=1, ms=7)
-        for p, x, y in zip([p for p in pts if p[key] is not None], xs, ys):
-            txt = f"{p['eot_threshold']:g}"
-            if key == "latency_median" and p.get("missed_rate") is not None:
-                txt += f"\nmissed {100 * p['missed_rate']:.0f}%"
-            ax.annotate(txt, (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8, color=colour)
+        sel = [p for p in pts if p[key] is not None]
+        xs, ys = [1000 * p[key] for p in sel], [100 * p["false_cutoff_rate"] for p in sel]
+        ax.plot(xs, ys, marker=marker, color=colour, label=name, lw=1, ms=7, alpha=0.85)
+        for i, (p, x, y) in enumerate(zip(sel, xs, ys)):
+            ax.annotate(f"{p['eot_threshold']:g}", (x, y), textcoords="offset points",
+                        xytext=offsets[i % len(offsets)], fontsize=8, color=colour)
     ax.axhline(8, color="0.5", ls=":", lw=1)
     ax.axvline(300, color="tab:blue", ls=":", lw=1)
     ax.axvline(900, color="tab:red", ls=":", lw=1)
     ax.text(0.99, 8, "target 8 %", transform=ax.get_yaxis_transform(), ha="right", va="bottom", fontsize=8)
+    ax.text(300, 0.99, " median target", transform=ax.get_xaxis_transform(), va="top", fontsize=8, color="tab:blue")
+    ax.text(900, 0.99, " p95 target", transform=ax.get_xaxis_transform(), va="top", fontsize=8, color="tab:red")
     ax.set_xlabel("EndOfTurn latency after the last word (ms, audio clock)")
     ax.set_ylabel("false cut-off rate (% of labelled pauses)")
     ax.set_title("eot_threshold sweep: false cut-offs vs. latency (labels = eot_threshold)")
-    ax.set_ylim(bottom=0)
-    ax.set_xlim(left=0)
+    ax.set_ylim(0, 100)
+    ax.set_xlim(0, max([1000.0] + [1000 * p["latency_p95"] * 1.1 for p in pts if p["latency_p95"] is not None]))
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper right", fontsize=9)
+    ax.legend(loc="best", fontsize=9)
+
+    def fmt(v: Any, scale: float, unit: str) -> str:
+        return "-" if v is None else f"{scale * v:.0f}{unit}" if scale == 1000 else f"{scale * v:.1f}{unit}"
+
+    rows = [[f"{p['eot_threshold']:g}", fmt(p["false_cutoff_rate"], 100, " %"), fmt(p["latency_median"], 1000, " ms"),
+             fmt(p["latency_p95"], 1000, " ms"), fmt(p.get("missed_rate"), 100, " %"), str(p.get("short_missed", "-")),
+             str(p.get("late", "-")), str(p.get("spurious", "-"))] for p in points]
+    table = ax.table(cellText=rows, colLabels=["eot_threshold", "false cut-off", "median", "p95", "missed",
+                                               "short missed", "late", "spurious"],
+                     loc="bottom", bbox=[0.0, -0.16 - 0.055 * (len(rows) + 1), 1.0, 0.055 * (len(rows) + 1)])
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100, bbox_inches="tight")
     plt.close(fig)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections import Counter, defaultdict
@@ -71,10 +72,26 @@ def wer(ref: str, hyp: str) -> float | None:
     if _normalizer is None:
         from whisper_normalizer.english import EnglishTextNormalizer
         _normalizer = EnglishTextNormalizer()
-    r, h = _normalizer(ref).strip(), _normalizer(hyp).strip()
+    r, h = (_digits_joined(_normalizer(_DIGIT.sub(lambda d: _DIGIT_WORDS[int(d[0])], x))) for x in (ref, hyp))
     if not r:
         return None
     return 1.0 if not h else float(jiwer.wer(r, h))
+
+
+_DIGIT = re.compile(r"(?<![\d.,])\b\d\b(?![.,]?\d)")
+_DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def _digits_joined(text: str) -> str:
+    """Runs of numeric tokens as one: the normaliser makes "seven three eight" 738 but "7 3 8" stays apart
+    (and a lone "1" becomes "one"), so single digits are spelled out first and numeric runs joined."""
+    out: list[str] = []
+    for tok in text.split():
+        if tok.isdigit() and out and out[-1].isdigit():
+            out[-1] += tok
+        else:
+            out.append(tok)
+    return " ".join(out)
 
 
 def stats(values: Iterable[float]) -> dict[str, Any]:
