@@ -60,6 +60,7 @@ class TurnPolicy:
     preroll_s: float = 0.3         # audio kept before the detected speech onset for ASR
     min_speech_s: float = 0.064    # speech needed before an ASR attempt to start a turn
     pause_min_s: float = 0.096     # silence that makes a pause: transcript refreshed, ends considered
+    partial_every_s: float = 0.48  # transcript refresh period while the user is speaking
     acoustic_at_s: tuple[float, ...] = (0.096,)  # pause lengths at which Smart Turn is asked
     max_window_s: float = 24.0     # ASR window length before it slides (long turns)
     keep_after_slide_s: float = 8.0
@@ -267,6 +268,11 @@ class Session:
             self._language = res.language
         return res.words
 
+    def _partial_due(self) -> bool:
+        """While the user speaks, partials refresh every ``partial_every_s`` of audio (each one
+        re-decodes the turn); the pause that follows always refreshes at once."""
+        return self._ring.end - self._hyp_end >= int(self.policy.partial_every_s * SAMPLE_RATE)
+
     def _refresh(self) -> tuple[Word, ...]:
         """Re-transcribe the turn's window (a partial); the session remembers what it covers."""
         assert self._transcript is not None
@@ -286,7 +292,7 @@ class Session:
                 self._transcript.update(self._refresh())  # type: ignore[union-attr]
         elif state is TurnState.INITIAL:
             event = self._maybe_start()
-        elif self._new_speech:
+        elif self._new_speech and (state is TurnState.AWAITING_END or self._partial_due()):
             event = self._speech_in_turn()
         if self.machine.active:
             self._confidence = self._fused()
