@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import re
 import threading
 import time
 import wave
@@ -41,12 +40,11 @@ def silence(seconds: float) -> bytes:
     return b"\x00\x00" * int(seconds * 16000)
 
 
-def norm(text: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"[^\w' ]+", " ", text.lower())).strip()
-
-
 def recall(ref: str, hyp: str) -> float:
-    out = jiwer.process_words(norm(ref), norm(hyp) or "<empty>")
+    """Share of the reference words found, after Whisper's English normaliser on both sides."""
+    from turnscribe.eval.wer import normalise
+
+    out = jiwer.process_words(normalise(ref), normalise(hyp) or "<empty>")
     return out.hits / (out.hits + out.substitutions + out.deletions)
 
 

@@ -101,6 +101,6 @@ class ScriptedTurn:
         return [0.9 if req.transcript.rstrip().endswith((".", "?", "!")) else 0.2 for req in batch]
 
 
-def fake_engines(script: str = "hello there how are you doing today.", **kw: float) -> Engines:
+def fake_engines(script: str = "hello there how are you. i am fine thanks.", **kw: float) -> Engines:
     return Engines(vad=EnergyVad(), asr=ScriptedAsr(script, **kw), turn=ScriptedTurn(),
                    names={"vad": "energy", "asr": "scripted", "turn": "scripted"})
