@@ -9,6 +9,10 @@ For every row of ``DIR/manifest.tsv`` (sets chosen with ``--sets``; ``turns`` is
 * **offline** (unless ``--no-offline``): the same ASR engine the session used transcribes the whole
   decoded utterance in one ``AsrRequest(final=True)`` with the same language. Streaming penalty =
   streaming WER / offline WER.
+* ``--force-end`` (diagnostic): send ``ForceEndTurn`` right after the last audio byte, before
+  ``CloseStream``, so a turn still open at the end of the file ends with a final decode (an
+  ``EndOfTurn``) instead of its last ``Update``. Without it, a clip whose trailing silence is too short
+  for an end of turn is scored on the open turn's partial-quality words.
 
 Scoring: both sides are normalised the same way, then jiwer aligns words. English:
 ``whisper_normalizer``'s ``EnglishTextNormalizer`` (case, punctuation, spelled numbers -> digits,
@@ -150,7 +154,21 @@ def _command(args: argparse.Namespace) -> str:
             parts += [f"--{opt}", str(getattr(args, opt))]
     if args.no_offline:
         parts.append("--no-offline")
+    if args.force_end:
+        parts.append("--force-end")
     return shlex.join(parts)
+
+
+def _replay(path: Path, engines: Any, params: Any, rate: int, *, force_end: bool) -> Any:
+    from turnscribe.eval.replay import replay_bytes, replay_file, stream_params
+
+    if not force_end:
+        return replay_file(path, engines, params=params, raw_rate=rate)
+    p = stream_params(path, base=params, raw_rate=rate)
+    data = path.read_bytes()
+    frame_bytes = max(1, int((p.sample_rate or 16000) * 2 * 0.08))
+    return replay_bytes(data, p, engines, frame_bytes=frame_bytes,
+                        actions=[(len(data), json.dumps({"type": "ForceEndTurn"}))])  # fmt: skip
 
 
 def decode_file(path: Path, sample_rate: int) -> Any:
@@ -206,8 +224,6 @@ def _score_dict(s: Score) -> dict[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     from turnscribe.engines.registry import load_engines
-    from turnscribe.eval.replay import replay_file
-
     data = Path(args.data)
     if not (data / "manifest.tsv").is_file():
         print(f"error: {data / 'manifest.tsv'} not found", file=sys.stderr)
@@ -239,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
         set_name, lang = row["set"], set_language(row["set"])
         params = params_for(set_name)
         rate = int(row.get("sample_rate") or 16000)
-        rep = replay_file(path, engines, params=params, raw_rate=rate)
+        rep = _replay(path, engines, params, rate, force_end=args.force_end)
         hyp = rep.final_text()
         st = score(row["reference_text"], hyp, lang)
         rec: dict[str, Any] = {
@@ -277,7 +293,7 @@ def run(args: argparse.Namespace) -> int:
             lab = json.loads(line)
             if not str(lab.get("kind", "")).startswith(NON_SPEECH_KINDS):
                 continue
-            rep = replay_file(data / lab["path"], engines, params=en)
+            rep = _replay(data / lab["path"], engines, en, 16000, force_end=args.force_end)
             text = rep.final_text()
             non_speech.append({"path": lab["path"], "kind": lab["kind"], "text": text,
                                "words": len(text.split()), "max_event_words": _words_in_events(rep.events),
@@ -298,6 +314,7 @@ def run(args: argparse.Namespace) -> int:
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "command": _command(args),
         "data": str(data.resolve()), "load_s": round(load_s, 3), "offline": offline,
+        "force_end": args.force_end,
         "sets": per_set, "overall": overall, "non_speech": {**ns_summary, "files": non_speech}, "files": files,
     }  # fmt: skip
 
@@ -336,4 +353,6 @@ def add_command(ev_subparsers: argparse._SubParsersAction) -> None:  # type: ign
     p.add_argument("--limit", type=int, help="at most N files per set")
     p.add_argument("--out", help="JSON output file (default results/wer-<model>.json)")
     p.add_argument("--no-offline", action="store_true", help="skip the offline (whole-utterance) baseline")
+    p.add_argument("--force-end", action="store_true",
+                   help="send ForceEndTurn after the audio (before CloseStream): score final decodes only")
     p.set_defaults(func=run)

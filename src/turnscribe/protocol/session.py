@@ -288,8 +288,8 @@ class Session:
         event = TurnEvent.UPDATE
         state = self.machine.state
         if final:  # the flush tick reports the last audio; it never changes state (§7.4)
-            if state is TurnState.ONGOING and self._new_speech:
-                self._transcript.update(self._refresh())  # type: ignore[union-attr]
+            if state is TurnState.ONGOING:
+                self._final_words()  # clients treat this last Update as the turn's text: decode it whole
         elif state is TurnState.INITIAL:
             event = self._maybe_start()
         elif self._new_speech and (state is TurnState.AWAITING_END or self._partial_due()):

@@ -11,6 +11,7 @@ however long the speaker talks.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Sequence
 
@@ -51,13 +52,20 @@ class TurnTranscript:
         return join_words(self.frozen)[-200:]
 
     def _after_committed(self, hyp: Sequence[Word]) -> list[Word]:
+        """The part of ``hyp`` after the committed words: the committed text is aligned to the
+        hypothesis word by word (the model may re-split or re-spell earlier words), so the
+        committed words are never repeated or lost."""
         if not self.committed:
             return list(hyp)
-        n = len(self.committed)
-        if [norm_word(w.text) for w in hyp[:n]] == [norm_word(w.text) for w in self.committed]:
-            return list(hyp[n:])
-        boundary = self.committed[-1].end - 0.05
-        return [w for w in hyp if w.start >= boundary]
+        a = [norm_word(w.text) for w in self.committed]
+        b = [norm_word(w.text) for w in hyp]
+        blocks = [m for m in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_matching_blocks() if m.size]
+        if not blocks:
+            boundary = self.committed[-1].end - 0.05
+            return [w for w in hyp if w.start >= boundary]
+        last = blocks[-1]
+        end_b = last.b + last.size + (len(a) - (last.a + last.size))
+        return list(hyp[min(end_b, len(b)):])
 
     def update(self, hyp: Sequence[Word]) -> None:
         """Take a new hypothesis of the whole window; commit what it agrees on with the last one."""

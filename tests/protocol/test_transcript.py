@@ -1,0 +1,36 @@
+"""Stable partials: committed words never change, repeat or vanish."""
+
+from turnscribe.engines.base import Word
+from turnscribe.protocol.transcript import TurnTranscript
+
+
+def hyp(text, t0=0.0, step=0.3):
+    return [Word(w, round(t0 + i * step, 3), round(t0 + i * step + 0.25, 3), 0.9) for i, w in enumerate(text.split())]
+
+
+def test_agreed_prefix_is_committed_and_kept():
+    tr = TurnTranscript(0.0)
+    tr.update(hyp("press three"))
+    tr.update(hyp("press three for advanced"))
+    assert [w.text for w in tr.committed] == ["press", "three"]
+    tr.update(hyp("press 3 for advanced options."))  # the model re-spells an agreed word
+    assert tr.text.startswith("press three for")
+    assert tr.text.count("press") == 1
+
+
+def test_shifted_timings_do_not_duplicate_committed_words():
+    tr = TurnTranscript(0.0)
+    tr.update(hyp("Press 3 for Advanced Options."))
+    tr.update(hyp("Press 3 for Advanced Options."))
+    tr.update(hyp("Press 3 for Advanced Options. Press 2", t0=0.4))  # all times shifted later
+    assert tr.text == "Press 3 for Advanced Options. Press 2"
+
+
+def test_long_turn_slide_freezes_old_words():
+    tr = TurnTranscript(0.0)
+    words = hyp(" ".join(f"w{i}" for i in range(40)), step=0.5)
+    tr.update(words)
+    tr.update(words)
+    tr.slide(10.0)
+    assert all(w.end <= 10.0 for w in tr.frozen) and tr.window_start <= 10.0
+    assert [w.text for w in tr.words] == [w.text for w in words]
