@@ -34,3 +34,12 @@ def test_long_turn_slide_freezes_old_words():
     tr.slide(10.0)
     assert all(w.end <= 10.0 for w in tr.frozen) and tr.window_start <= 10.0
     assert [w.text for w in tr.words] == [w.text for w in words]
+
+
+def test_words_never_go_back_in_time():
+    tr = TurnTranscript(0.0)
+    tr.update(hyp("one two three"))
+    tr.update(hyp("one two three"))
+    tr.update(hyp("one two three four", t0=-0.2))  # the newest decode times its words earlier
+    ws = tr.words
+    assert all(a.end <= b.start for a, b in zip(ws, ws[1:]))

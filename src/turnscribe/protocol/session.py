@@ -50,6 +50,7 @@ from turnscribe.protocol.turns import Signal, TurnMachine, TurnState
 FRAME = 1280               # 80 ms at 16 kHz
 FRAMES_PER_TICK = 3        # one TurnInfo per 240 ms of audio (§6.1)
 TICK = FRAME * FRAMES_PER_TICK
+DC_RATE = 0.05             # per-frame update of the DC estimate (time constant ~1.6 s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,7 @@ class Session:
         self._pending = np.zeros(0, dtype=np.float32)  # decoded, not yet a whole frame
         self._ring = _AudioRing(int(self.policy.history_s * SAMPLE_RATE))
         self._frames_in_tick = 0
+        self._dc = 0.0                       # running estimate of the input's DC offset
         # VAD
         self._vad_state = engines.vad.new_state()
         self._vad_chunk = engines.vad.chunk_samples
@@ -226,7 +228,11 @@ class Session:
         self._pending = buf[n_frames * FRAME:].copy()
 
     def _push_frame(self, frame: Audio) -> None:
-        self._ring.append(frame.astype(np.float32, copy=False))
+        """Append a frame, minus the stream's DC offset (a slow running mean: a bias of the
+        client's ADC must not look like speech or noise to the engines)."""
+        frame = frame.astype(np.float32, copy=False)
+        self._dc += DC_RATE * (float(frame.mean()) - self._dc) if len(frame) else 0.0
+        self._ring.append(frame - np.float32(self._dc))
 
     # ------------------------------------------------------------------ VAD
 

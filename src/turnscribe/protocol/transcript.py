@@ -24,6 +24,18 @@ def norm_word(text: str) -> str:
     return _PUNCT.sub("", text.lower())
 
 
+def monotone(words: Sequence[Word]) -> tuple[Word, ...]:
+    """Words whose spans never go back in time: pieces from different decodes can overlap by a
+    few milliseconds; each word starts no earlier than the previous one ended."""
+    out: list[Word] = []
+    for w in words:
+        if out and w.start < out[-1].end:
+            start = out[-1].end
+            w = Word(w.text, start, max(w.end, start), w.confidence)
+        out.append(w)
+    return tuple(out)
+
+
 def join_words(words: Sequence[Word]) -> str:
     return " ".join(w.text for w in words)
 
@@ -40,7 +52,7 @@ class TurnTranscript:
 
     @property
     def words(self) -> tuple[Word, ...]:
-        return (*self.frozen, *self.committed, *self.tail)
+        return monotone((*self.frozen, *self.committed, *self.tail))
 
     @property
     def text(self) -> str:
@@ -81,7 +93,7 @@ class TurnTranscript:
 
     def finalize(self, hyp: Sequence[Word]) -> tuple[Word, ...]:
         """The turn's final words: frozen text + the final hypothesis of the window."""
-        final = (*self.frozen, *hyp)
+        final = monotone((*self.frozen, *hyp))
         self.committed, self.tail, self._prev_tail = list(hyp), [], []
         return final
 
