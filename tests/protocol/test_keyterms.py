@@ -5,7 +5,7 @@ from turnscribe.protocol.keyterms import apply_keyterms
 
 
 def words(text):
-    return [Word(t, round(i * 0.4, 2), round(i * 0.4 + 0.3, 2), 0.8) for i, t in enumerate(text.split())]
+    return [Word(t, round(i * 0.4, 2), round(i * 0.4 + 0.3, 2), 0.6) for i, t in enumerate(text.split())]
 
 
 def text(ws):
@@ -35,3 +35,10 @@ def test_no_false_snaps():
 
 def test_sound_alike():
     assert text(apply_keyterms(words("weasles have eaten it"), ["weasels"])) == "weasels have eaten it"
+
+
+def test_confident_common_words_are_left_alone():
+    sure = [Word(t, i * 0.4, i * 0.4 + 0.3, 0.95) for i, t in enumerate("enter the first three letters".split())]
+    assert text(apply_keyterms(sure, ["fairest"])) == "enter the first three letters"
+    unsure = [Word(w.text, w.start, w.end, 0.5) if w.text == "first" else w for w in sure]
+    assert text(apply_keyterms(unsure, ["fairest"])) == "enter the fairest three letters"

@@ -4,8 +4,9 @@ The ASR is already biased towards the keyterms (they go into the decoder prompt)
 slips through is usually a near-miss — "deep gram" for "Deepgram", "weasel's" for "weasels",
 "Turn scribe" for "turnscribe". Here every span of one to (terms' words + 1) recognised words
 is compared with each keyterm on letters (``rapidfuzz`` similarity) and on sound
-(``jellyfish`` Metaphone); a close enough span is replaced by the keyterm's words, spread over
-the span's time, keeping the span's outer punctuation and lowest confidence.
+(``jellyfish`` Metaphone); a close enough span that the ASR was unsure of is replaced by the
+keyterm's words, spread over the span's time, keeping the span's outer punctuation and lowest
+confidence.
 
 Pure and deterministic: the same words and keyterms always give the same output.
 """
@@ -24,7 +25,10 @@ from turnscribe.engines.base import Word
 
 MIN_LETTERS = 4        # shorter keyterms are only ever matched exactly (too many near-misses)
 SPELLING_MIN = 85.0    # letter similarity (0-100) that is enough on its own ...
-SOUND_SPELLING_MIN = 70.0  # ... or this much when the two also sound the same (Metaphone)
+SOUND_SPELLING_MIN = 75.0  # ... or this much when the two also sound the same (Metaphone)
+# A span the ASR was sure of ("first", "decrease", "who lives") is left alone: keyterm near-misses
+# are the words the model hesitated on. Exact (case/punctuation-only) matches always apply.
+SNAP_MAX_CONFIDENCE = 0.75
 _EDGE = re.compile(r"^(\W*)(.*?)(\W*)$", re.UNICODE)
 _LETTERS = re.compile(r"[^a-z0-9]+")
 
@@ -94,7 +98,9 @@ def apply_keyterms(words: Sequence[Word], keyterms: Sequence[str]) -> tuple[Word
                 if [_EDGE.match(w.text).group(2) for w in span] == list(term.tokens):  # type: ignore[union-attr]
                     hit = span  # already exact: keep it as it is
                     break
-                if _match("".join(_letters(w.text) for w in span), term):
+                letters = "".join(_letters(w.text) for w in span)
+                unsure = min(w.confidence for w in span) < SNAP_MAX_CONFIDENCE
+                if (letters == term.letters or unsure) and _match(letters, term):
                     hit = span
                     break
             if hit is not None:
