@@ -25,7 +25,9 @@ Non-speech: every clip of ``DIR/turns/labels.jsonl`` whose kind starts with ``si
 (target 0), and so are the most words any single event showed (a transient partial).
 
 RTF = session compute time (wall time inside the session, engines included) / audio seconds, with
-the engines' thread settings (one intra-op thread by default).
+the engines' thread settings (one intra-op thread by default). "RTF cpu" uses this process's CPU time
+instead of wall time: on a shared machine it is the steadier number (wall time includes waiting for a
+core).
 """
 
 from __future__ import annotations
@@ -171,6 +173,21 @@ def _replay(path: Path, engines: Any, params: Any, rate: int, *, force_end: bool
                         actions=[(len(data), json.dumps({"type": "ForceEndTurn"}))])  # fmt: skip
 
 
+def _git_revision() -> str | None:
+    """``<commit>[+dirty]`` of the checkout this package runs from (None outside a git checkout)."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."],
+                               cwd=here.parent, capture_output=True, text=True, timeout=10, check=False).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "") if head else None
+
+
 def decode_file(path: Path, sample_rate: int) -> Any:
     """The whole file as 16 kHz mono float32 (containers sniffed, ``.raw`` = linear16 at ``sample_rate``)."""
     import numpy as np
@@ -203,9 +220,11 @@ def _summary(files: list[dict[str, Any]], offline: bool) -> dict[str, Any]:
     st = sum((Score(**f["streaming"]["score"]) for f in files), Score())
     audio = sum(f["audio_s"] for f in files)
     compute = sum(f["compute_s"] for f in files)
+    cpu = sum(f["cpu_s"] for f in files)
     out: dict[str, Any] = {
         "files": len(files), "ref_words": st.ref_words, "audio_s": round(audio, 3),
         "compute_s": round(compute, 3), "rtf": compute / audio if audio else None,
+        "cpu_s": round(cpu, 3), "rtf_cpu": cpu / audio if audio else None,
         "streaming": st.as_dict(), "offline": None, "ratio": None,
     }  # fmt: skip
     if offline:
@@ -244,6 +263,7 @@ def run(args: argparse.Namespace) -> int:
         chosen += mine[: args.limit] if args.limit is not None else mine
     offline = not args.no_offline
 
+    revision = _git_revision()  # before loading: the code this run imports is the code at this point
     t_load = time.perf_counter()
     engines = load_engines(asr_model=args.asr_model)
     load_s = time.perf_counter() - t_load
@@ -255,13 +275,15 @@ def run(args: argparse.Namespace) -> int:
         set_name, lang = row["set"], set_language(row["set"])
         params = params_for(set_name)
         rate = int(row.get("sample_rate") or 16000)
+        cpu0 = time.process_time()
         rep = _replay(path, engines, params, rate, force_end=args.force_end)
+        cpu_s = time.process_time() - cpu0
         hyp = rep.final_text()
         st = score(row["reference_text"], hyp, lang)
         rec: dict[str, Any] = {
             "path": row["path"], "set": set_name, "language": lang, "duration_s": float(row["duration_s"]),
             "reference": row["reference_text"], "reference_norm": normalise(row["reference_text"], lang),
-            "audio_s": rep.audio_s, "compute_s": rep.compute_s,
+            "audio_s": rep.audio_s, "compute_s": rep.compute_s, "cpu_s": cpu_s,
             "streaming": {"hypothesis": hyp, "hypothesis_norm": normalise(hyp, lang), "score": _score_dict(st),
                           "wer": st.wer, "turns": [e.transcript for e in rep.ends],
                           "open_turn": _open_turn_text(rep)},
@@ -314,7 +336,7 @@ def run(args: argparse.Namespace) -> int:
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "command": _command(args),
         "data": str(data.resolve()), "load_s": round(load_s, 3), "offline": offline,
-        "force_end": args.force_end,
+        "force_end": args.force_end, "revision": revision,
         "sets": per_set, "overall": overall, "non_speech": {**ns_summary, "files": non_speech}, "files": files,
     }  # fmt: skip
 
@@ -327,13 +349,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _table(per_set: dict[str, Any], overall: dict[str, Any] | None, ns: dict[str, Any], model: str) -> str:
-    head = ("set", "files", "ref words", "streaming WER", "offline WER", "ratio", "RTF")
+    head = ("set", "files", "ref words", "streaming WER", "offline WER", "ratio", "RTF", "RTF cpu")
     lines = [head]
     for name, s in [*per_set.items(), *([("all", overall)] if overall else [])]:
         lines.append((name, str(s["files"]), str(s["ref_words"]), _fmt(s["streaming"]["wer"]),
                       _fmt(s["offline"]["wer"]) if s["offline"] else "-",
                       _fmt(s["ratio"], pct=False) if s["ratio"] is not None else "-",
-                      _fmt(s["rtf"], pct=False)))  # fmt: skip
+                      _fmt(s["rtf"], pct=False), _fmt(s["rtf_cpu"], pct=False)))  # fmt: skip
     widths = [max(len(r[i]) for r in lines) for i in range(len(head))]
 
     def fmt(r: Sequence[str]) -> str:
