@@ -63,7 +63,7 @@ def fit(X: np.ndarray, y: np.ndarray, *, l2: float = 1.0, neg_weight: float = 1.
     return w
 
 
-ORACLE_END_S = 1.2  # the turn is ended (ForceEndTurn) this long after its labelled end
+ORACLE_END_S = 2.4  # the turn is ended (ForceEndTurn) this long after its labelled end (gaps are >= 2.5 s)
 
 
 def cues_record(c: Cues) -> Rec:
