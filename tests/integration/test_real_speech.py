@@ -13,6 +13,8 @@ import threading
 import time
 import wave
 
+import re
+
 import jiwer
 import numpy as np
 import pytest
@@ -135,3 +137,19 @@ def test_silence_and_noise_give_no_words(real_server, shared):
         msgs = asyncio.run(ws_stream(real_server.url, query, data, 2560))
         ti = [m for m in msgs if m["type"] == "TurnInfo"]
         assert ti and all(m["event"] == "Update" and m["transcript"] == "" for m in ti)
+
+
+@pytest.mark.parametrize("query,hinted", [
+    ("model=flux-general-multi&language_hint=es", ["es"]),
+    ("model=flux-general-multi", None),
+])
+def test_multilingual_spanish_reports_its_language(real_server, shared, query, hinted):
+    data = (shared / "data" / "wer/multi_es/ast_es_conf-kicked.wav").read_bytes() + silence(2.0)
+    msgs = asyncio.run(ws_stream(real_server.url, query, data, 2560))
+    ti = [m for m in msgs if m["type"] == "TurnInfo"]
+    assert ti and all("languages" in m for m in ti), "flux-general-multi carries languages on every TurnInfo"
+    assert all(m.get("languages_hinted") == hinted for m in ti)
+    end = next(m for m in ti if m["event"] == "EndOfTurn")
+    assert end["languages"] == ["es"]
+    words = set(re.findall(r"\w+", end["transcript"].lower()))
+    assert len(words & {"ha", "sido", "expulsado", "por", "el", "sistema", "de", "esta", "conferencia"}) >= 6, end
