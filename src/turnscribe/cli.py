@@ -64,7 +64,8 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--idle-timeout", type=float, default=60.0, help="seconds without input before closing")
     p.add_argument("--engine", choices=("real", "fake"), default="real",
                    help="real: bundled models; fake: scripted engines for protocol testing")
-    p.add_argument("--asr-model", default="tiny.en", help="speech model name (see README)")
+    p.add_argument("--asr-model", default="tiny.en+base",
+                   help="speech model: tiny.en+base (default: partials tiny.en, finals base), base, tiny.en")
     p.add_argument("--workers", type=int, default=8, help="threads that run stream processing")
     p.add_argument("--log-level", default="INFO")
 

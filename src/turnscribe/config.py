@@ -17,7 +17,7 @@ class Settings:
     api_keys: frozenset[str] = field(default_factory=frozenset)
     idle_timeout_s: float = 60.0
     engine: str = "real"            # "real" (bundled models) or "fake" (scripted, no models)
-    asr_model: str = "tiny.en"
+    asr_model: str = "tiny.en+base"
     workers: int = 8                # threads running session work (engines release the GIL)
     max_frame_bytes: int = 4 * 1024 * 1024
 

@@ -41,7 +41,7 @@ from turnscribe.engines.base import AsrEngine, Engines
 
 __all__ = ["ASR_MODELS", "DEFAULT_ASR_MODEL", "DEFAULT_MULTILINGUAL_MODEL", "load_engines"]
 
-DEFAULT_ASR_MODEL = "tiny.en"
+DEFAULT_ASR_MODEL = "tiny.en+base"  # partials from tiny.en, finals from base (see engines/hybrid.py)
 DEFAULT_MULTILINGUAL_MODEL = "base"
 
 
@@ -64,11 +64,26 @@ ASR_MODELS: dict[str, Callable[..., AsrEngine]] = {
 }
 
 
+def known_models() -> list[str]:
+    """Every name ``--asr-model`` accepts: single models and ``PARTIAL+FINAL`` pairs."""
+    return sorted(ASR_MODELS) + ["tiny.en+base"]
+
+
 def _factory(name: str) -> Callable[..., AsrEngine]:
+    if "+" in name:
+        partial_name, _, final_name = name.partition("+")
+        if partial_name in ASR_MODELS and final_name in ASR_MODELS:
+            return lambda **kw: _split(partial_name, final_name, **kw)
     factory = ASR_MODELS.get(name)
     if factory is None:
-        raise ValueError(f"unknown ASR model {name!r}; known: {', '.join(sorted(ASR_MODELS))}")
+        raise ValueError(f"unknown ASR model {name!r}; known: {', '.join(known_models())}")
     return factory
+
+
+def _split(partial_name: str, final_name: str, **kw: Any) -> AsrEngine:
+    from turnscribe.engines.hybrid import SplitAsr
+
+    return SplitAsr(ASR_MODELS[partial_name](**kw), ASR_MODELS[final_name](**kw))
 
 
 def load_engines(*, asr_model: str = DEFAULT_ASR_MODEL, threads: int = 1,
@@ -83,7 +98,12 @@ def load_engines(*, asr_model: str = DEFAULT_ASR_MODEL, threads: int = 1,
     asr = factory(intra_threads=threads)
     asr_multi: AsrEngine | None = None
     if multi_factory is not None:
-        asr_multi = asr if multilingual_model == asr_model else multi_factory(intra_threads=threads)
+        if multilingual_model == asr_model:
+            asr_multi = asr
+        elif getattr(asr, "final", None) is not None and asr_model.endswith("+" + multilingual_model):
+            asr_multi = asr.final  # type: ignore[attr-defined]  # share the loaded model
+        else:
+            asr_multi = multi_factory(intra_threads=threads)
     return Engines(
         vad=SileroVad(),
         asr=asr,

@@ -104,6 +104,23 @@ def points(clip: Rec) -> list[tuple[float, int, tuple[float, ...]]]:
     return [(t, y, features(cues_from(c))) for t, y, c in label_points(clip["label"], clip["trace"])]
 
 
+LATE = FEATURES.index("silence_late")
+
+
+def fit_clips(clips: Sequence[Rec], *, l2: float = 1.0, neg_weight: float = 3.0, max_silence: float = 1.2,
+              late_weight: float = 3.0) -> np.ndarray:
+    """Fit on the points up to ``max_silence`` into a pause (where the decisions are made); the
+    weight of silence beyond ``eot.LATE_PAUSE_S`` is a fixed prior (``late_weight``): the data's
+    long silences are all turn ends and would otherwise swamp the short-pause evidence."""
+    pts = [p for c in clips for p in points(c) if p[2][1] <= max_silence]
+    X = np.array([x for _, _, x in pts])
+    y = np.array([yy for _, yy, _ in pts], dtype=float)
+    X[:, LATE] = 0.0
+    w = fit(X, y, l2=l2, neg_weight=neg_weight)
+    w[LATE] = late_weight
+    return w
+
+
 def evaluate_cv(clips: Sequence[Rec], threshold: float, **fit_kw: float) -> Rec:
     """Leave-one-clip-out: per pause, cut if any point in it fires; per turn end, latency of the
     first firing point after the end (points are 80 ms apart)."""
@@ -112,10 +129,7 @@ def evaluate_cv(clips: Sequence[Rec], threshold: float, **fit_kw: float) -> Rec:
     missed = 0
     pts = [points(c) for c in clips]
     for i, clip in enumerate(clips):
-        train = [p for j, c in enumerate(pts) if j != i for p in c]
-        X = np.array([x for _, _, x in train])
-        y = np.array([yy for _, yy, _ in train], dtype=float)
-        w = fit(X, y, **fit_kw)
+        w = fit_clips([c for j, c in enumerate(clips) if j != i], **fit_kw)
         model = EotModel(tuple(float(v) for v in w))
         fired = {round(t, 3) for t, _, x in pts[i] if model.probability(x) >= threshold}
         for turn in clip["label"]["turns"]:
@@ -146,13 +160,13 @@ def run(args: argparse.Namespace) -> int:
         clips = collect(data, engines, labels, log=lambda s: print(s, file=sys.stderr))
     if args.dump:
         Path(args.dump).write_text(json.dumps(clips))
+    kw = {"l2": args.l2, "neg_weight": args.neg_weight, "max_silence": args.fit_max_silence,
+          "late_weight": args.late_weight}
+    w = fit_clips(clips, **kw)
     pts = [p for c in clips for p in points(c)]
-    X = np.array([x for _, _, x in pts])
     y = np.array([yy for _, yy, _ in pts], dtype=float)
-    kw = {"l2": args.l2, "neg_weight": args.neg_weight}
-    w = fit(X, y, **kw)
     cv = [evaluate_cv(clips, th, **kw) for th in (0.5, 0.6, 0.7, 0.8, 0.9)]
-    doc = {"features": list(FEATURES), "weights": [round(float(v), 4) for v in w], "points": len(pts),
+    doc = {"features": list(FEATURES), "weights": [round(float(v), 4) for v in w], "points": len(y),
            "positives": int(y.sum()), "fit": kw, "cross_validation": cv}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(doc, indent=2))
@@ -168,4 +182,6 @@ def add_command(ev: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--dump", help="also write every clip's traced cues to this JSON file")
     p.add_argument("--from-dump", help="fit on cues dumped by an earlier run (no replay)")
     p.add_argument("--neg-weight", type=float, default=3.0, help="cost of a cut-off point vs. a late one")
+    p.add_argument("--fit-max-silence", type=float, default=1.2, help="fit on points up to this far into a pause")
+    p.add_argument("--late-weight", type=float, default=3.0, help="fixed weight of silence beyond 1 s")
     p.set_defaults(func=run)

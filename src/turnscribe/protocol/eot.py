@@ -67,10 +67,10 @@ class Cues:
 class EotModel:
     """Weights of the logistic model, one per name in ``FEATURES``."""
 
-    # fitted by `turnscribe eval calibrate --data ../shared/data` (neg-weight 3, L2 1): 1385 pause
-    # points of the labelled turn clips; leave-one-clip-out results are in the module docstring
-    weights: tuple[float, ...] = (-2.2619, 1.5394, 0.0218, 0.4911, 0.9574, -0.3131, -1.023,
-                                  -2.2734, -1.2424, 0.8048, 2.1331, -3.3415, 1.0295, 0.0588)
+    # fitted by `turnscribe eval calibrate --data ../shared/data` (defaults: neg-weight 3, L2 1, points
+    # up to 1.2 s into a pause, silence beyond 1 s weighted 3.0 as a prior) on the labelled turn clips
+    weights: tuple[float, ...] = (-3.4199, 1.6906, 3.0, 0.4455, 2.3476, -0.4659, -0.7414,
+                                  -2.2216, -0.815, 0.977, 2.0284, -2.4282, 2.9498, -1.2961)
 
     def probability(self, x: Sequence[float]) -> float:
         z = sum(w * v for w, v in zip(self.weights, x))

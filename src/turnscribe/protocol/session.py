@@ -130,7 +130,8 @@ class Session:
         self._start_pending = False          # speech not yet covered by a start attempt
         self._tick_spoken = False            # an end decision already spoke for this tick
         self._hyp: tuple[Word, ...] = ()     # last partial hypothesis of the window ...
-        self._hyp_end = 0                    # ... and the stream sample it covers up to
+        self._hyp_end = 0                    # ... the stream sample it covers up to ...
+        self._hyp_final = False              # ... and whether it was a final-quality decode
         self.trace: list[tuple[float, Cues]] = []  # (time, cues) at each end decision if policy.trace
 
     # ------------------------------------------------------------------ public surface
@@ -279,13 +280,14 @@ class Session:
         re-decodes the turn); the pause that follows always refreshes at once."""
         return self._ring.end - self._hyp_end >= int(self.policy.partial_every_s * SAMPLE_RATE)
 
-    def _refresh(self) -> tuple[Word, ...]:
-        """Re-transcribe the turn's window (a partial); the session remembers what it covers."""
+    def _refresh(self, *, final: bool = False) -> tuple[Word, ...]:
+        """Re-transcribe the turn's window; the session remembers what the decode covers and
+        whether it was a final-quality one."""
         assert self._transcript is not None
         self._new_speech = False
         self._slide_window()
-        words = self._asr(self._transcript.window_start, final=False)
-        self._hyp, self._hyp_end = words, self._ring.end
+        words = self._asr(self._transcript.window_start, final=final)
+        self._hyp, self._hyp_end, self._hyp_final = words, self._ring.end, final
         return words
 
     # ------------------------------------------------------------------ ticks (240 ms)
@@ -323,10 +325,11 @@ class Session:
         self._start_pending = False
         return self.machine.fire(Signal.START)
 
-    def _speech_in_turn(self) -> TurnEvent:
-        """New speech during a turn: refresh the partial; after an eager end, maybe resume."""
+    def _speech_in_turn(self, *, final: bool = False) -> TurnEvent:
+        """New speech during a turn: refresh the partial; after an eager end, maybe resume.
+        ``final`` when a pause starts: that decode is likely the turn's last."""
         assert self._transcript is not None
-        words = self._refresh()
+        words = self._refresh(final=final)
         if self.machine.state is TurnState.AWAITING_END:
             # resumed only when words begin after the eager transcript (a cough is not a resume)
             eager_end = self._eager_words[-1].end if self._eager_words else self._transcript.window_start
@@ -347,7 +350,7 @@ class Session:
         if silence < self.policy.pause_min_s:
             return
         if self._new_speech:  # the pause starts: bring the transcript up to date first
-            if self._speech_in_turn() is TurnEvent.TURN_RESUMED:
+            if self._speech_in_turn(final=True) is TurnEvent.TURN_RESUMED:
                 self._emit(TurnEvent.TURN_RESUMED, None)
                 self._tick_spoken = True
                 return
@@ -405,7 +408,8 @@ class Session:
         assert self._transcript is not None
         tr = self._transcript
         before = tr.words
-        covered = self._hyp_end >= int(self._last_speech * SAMPLE_RATE) and not self._new_speech
+        covered = (self._hyp_final and not self._new_speech
+                   and self._hyp_end >= int(self._last_speech * SAMPLE_RATE))
         hyp = self._hyp if covered else self._asr(tr.window_start, final=True)
         final = tr.finalize(hyp)
         return final if final else before
@@ -462,7 +466,7 @@ class Session:
         self._new_speech = False
         self._start_pending = False
         self._language = None
-        self._hyp, self._hyp_end = (), 0
+        self._hyp, self._hyp_end, self._hyp_final = (), 0, False
 
     # ------------------------------------------------------------------ control messages
 
