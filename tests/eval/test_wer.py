@@ -81,7 +81,7 @@ def test_eval_wer_smoke(tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureF
     assert "wer_clean" in printed and "streaming WER" in printed
 
     res = json.loads(out.read_text())
-    assert res["model"] == "tiny.en" and res["date"] and res["command"].startswith("turnscribe eval wer")
+    assert res["model"] == "tiny.en+base" and res["date"] and res["command"].startswith("turnscribe eval wer")
     assert set(res["sets"]) == {"wer_clean"}
     s = res["sets"]["wer_clean"]
     assert s["files"] == 2 and s["ref_words"] > 10

@@ -368,9 +368,11 @@ def _table(per_set: dict[str, Any], overall: dict[str, Any] | None, ns: dict[str
 
 
 def add_command(ev_subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from turnscribe.engines.registry import DEFAULT_ASR_MODEL
+
     p = ev_subparsers.add_parser("wer", help="word error rate: streaming Session vs offline, per set")
     p.add_argument("--data", required=True, help="data folder with manifest.tsv (and turns/labels.jsonl)")
-    p.add_argument("--asr-model", default="tiny.en", help="ASR model name (see engines/registry.py)")
+    p.add_argument("--asr-model", default=DEFAULT_ASR_MODEL, help="ASR model name (see engines/registry.py)")
     p.add_argument("--sets", help="comma-separated sets (default: every set in the manifest except turns)")
     p.add_argument("--limit", type=int, help="at most N files per set")
     p.add_argument("--out", help="JSON output file (default results/wer-<model>.json)")

@@ -69,8 +69,8 @@ class EotModel:
 
     # fitted by `turnscribe eval calibrate --data ../shared/data` (defaults: neg-weight 3, L2 1, points
     # up to 1.2 s into a pause, silence beyond 1 s weighted 3.0 as a prior) on the labelled turn clips
-    weights: tuple[float, ...] = (-3.4199, 1.6906, 3.0, 0.4455, 2.3476, -0.4659, -0.7414,
-                                  -2.2216, -0.815, 0.977, 2.0284, -2.4282, 2.9498, -1.2961)
+    weights: tuple[float, ...] = (-2.4667, 1.7314, 3.0, 0.4278, 1.2977, -0.3296, -2.0789,
+                                  -1.8828, -0.1953, 0.9145, 3.8891, -2.2516, 2.0917, -0.7961)
 
     def probability(self, x: Sequence[float]) -> float:
         z = sum(w * v for w, v in zip(self.weights, x))
