@@ -26,10 +26,17 @@ session RTF        ~0.2 (English sets)         ~0.45 (English sets)
 load / RSS         0.23 s / +103 MB            0.4 s / +207 MB (first use: +0.5 s assembly)
 =================  ==========================  ==========================
 
-Trade-off: ``tiny.en`` is ~2x cheaper per stream but misses the wer_clean (3 %) and snr5 (12 %)
-targets; ``base`` meets them at ~2x the CPU, is the only multilingual model, and is always loaded as
-``asr_multi`` (so ``asr_model="base"`` costs no extra memory). Language detection (no hint) picks the
-right language on 37/40 es/fr prompts (misses: it, la).
+Default ``tiny.en+base`` (``engines/hybrid.py``): tiny.en decodes the live partials, base the
+decode at each pause and at the end of the turn — the text an agent acts on. Measured the same
+way (revision after 467ad04): wer_clean 2.6 % / 2.5 % offline, snr10 6.4 % / 5.5 %, snr5
+10.6 % / 10.3 %, telephony mulaw 2.9 %, raw 8 kHz 2.1 %, opus/48k 0 %; all sets 5.6 % vs 5.4 %
+offline (ratio 1.02); session CPU time / audio ~0.33 (the partials dominate: tiny.en alone is ~0.29).
+
+Trade-off: ``tiny.en`` alone is cheapest but misses the wer_clean (3 %) and snr5 (12 %) targets;
+``base`` alone is as accurate as the pair at ~1.5-2x its CPU; the pair gives base's final
+transcripts for little more than tiny.en's cost. base is the only multilingual model and is always
+loaded as ``asr_multi`` (shared with the pair). Language detection (no hint) picks the right
+language on 37/40 es/fr prompts (misses: it, la).
 """
 
 from __future__ import annotations
