@@ -161,3 +161,16 @@ def test_load_engines_fills_asr_multi(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert same.asr_multi is same.asr and same.names["asr"] == "whisper-base"
     none = load_engines(multilingual_model=None)
     assert none.asr_multi is None and none.asr_for(True) is none.asr
+
+
+@pytest.mark.model
+def test_language_detection_is_restricted_to_the_candidates(base_asr, shared: Path) -> None:  # type: ignore[no-untyped-def]
+    """Unhinted, base hears this Spanish prompt as Latin; among Flux's languages it is Spanish."""
+    from turnscribe.protocol.params import LANGUAGES
+
+    asr = base_asr
+    audio = _load(shared / "data" / "wer" / "multi_es" / "ast_es_conf-onlyone.wav")
+    free = asr.transcribe([AsrRequest(audio=audio)])[0]
+    flux = asr.transcribe([AsrRequest(audio=audio, languages=LANGUAGES)])[0]
+    assert flux.language == "es" and free.language != "es"
+    assert "participante" in flux.text.lower()

@@ -67,7 +67,8 @@ class AsrRequest:
 
     ``final`` asks for the best transcript (end of turn) rather than a cheap partial.
     ``prompt`` is text already said in this turn before ``audio`` (context for the decoder).
-    ``keyterms`` are words to favour; ``language`` a hint (ISO 639-1) or None to detect.
+    ``keyterms`` are words to favour; ``language`` a hint (ISO 639-1) or None to detect, among
+    ``languages`` when given (the stream's hints, or every language the API supports).
     """
 
     audio: Audio
@@ -76,6 +77,7 @@ class AsrRequest:
     prompt: str = ""
     keyterms: tuple[str, ...] = ()
     language: str | None = None
+    languages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

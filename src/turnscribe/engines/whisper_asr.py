@@ -101,6 +101,7 @@ class _Piece:
     prompt: list[int]
     final: bool
     language: str | None
+    candidates: tuple[str, ...] = ()  # detection is restricted to these (empty: any)
     seq: list[int] = field(default_factory=list)  # generated text tokens
     score: float = 0.0
     no_speech: float = 0.0
@@ -282,7 +283,8 @@ class WhisperAsr:
                 seg = audio[a:b]
                 if _rms_dbfs(seg) < SILENCE_DBFS:
                     continue
-                pieces.append(_Piece(i, seg, req.offset + a / SAMPLE_RATE, prompt, req.final, lang))
+                pieces.append(_Piece(i, seg, req.offset + a / SAMPLE_RATE, prompt, req.final, lang,
+                                     tuple(c.split("-")[0].lower() for c in req.languages)))
         if pieces:
             self._run(pieces)
         results: list[AsrResult] = []
@@ -307,7 +309,9 @@ class WhisperAsr:
         if undetected:
             sv = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded[undetected]))
             for k, langs in zip(undetected, self.model.detect_language(sv), strict=True):
-                pieces[k].language = langs[0][0].strip("<|>")
+                ranked = [tok.strip("<|>") for tok, _ in langs]
+                allowed = [c for c in ranked if c in pieces[k].candidates] if pieces[k].candidates else []
+                pieces[k].language = allowed[0] if allowed else ranked[0]
 
         self._decode(pieces, list(range(len(pieces))), encoded, retry=False)
         runaway = [k for k, p in enumerate(pieces) if self._is_runaway(p)]

@@ -43,7 +43,7 @@ from turnscribe.protocol.events import (
     TurnInfo,
     Warning,
 )
-from turnscribe.protocol.params import ListenParams
+from turnscribe.protocol.params import LANGUAGES, ListenParams
 from turnscribe.protocol.transcript import TurnTranscript
 from turnscribe.protocol.turns import Signal, TurnMachine, TurnState
 
@@ -270,7 +270,7 @@ class Session:
             language = "en"
         (res,) = self.engines.asr_for(self.params.multilingual).transcribe([AsrRequest(
             audio=audio, offset=start, final=final, prompt=prompt, keyterms=self.params.keyterms,
-            language=language)])
+            language=language, languages=self.params.language_hints or LANGUAGES)])
         if res.words and res.language:
             self._language = res.language
         return res.words
