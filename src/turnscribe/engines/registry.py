@@ -93,12 +93,24 @@ def _split(partial_name: str, final_name: str, **kw: Any) -> AsrEngine:
     return SplitAsr(ASR_MODELS[partial_name](**kw), ASR_MODELS[final_name](**kw))
 
 
+def limit_blas_threads(threads: int) -> None:
+    """Cap the BLAS pool numpy uses (the mel filterbank's matrix product) for this process.
+
+    Left alone, OpenBLAS starts a thread per core that spin-waits after every small product:
+    measured on 10 clean clips, CPU time per second of audio went from 0.36 to 0.19 with the
+    same wall time once capped (engines run single-threaded; streams scale out as threads)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads, user_api="blas")
+
+
 def load_engines(*, asr_model: str = DEFAULT_ASR_MODEL, threads: int = 1,
                  multilingual_model: str | None = DEFAULT_MULTILINGUAL_MODEL) -> Engines:
     """Build the shared engines (Silero VAD, Whisper ``asr_model``, Smart Turn v3.2) and the
     multilingual ASR for ``flux-general-multi`` (``multilingual_model``; None: use ``asr``)."""
     factory = _factory(asr_model)
     multi_factory = _factory(multilingual_model) if multilingual_model is not None else None
+    limit_blas_threads(threads)
     from turnscribe.engines.silero_vad import SileroVad
     from turnscribe.engines.smart_turn import SmartTurn
 
