@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import re
 import wave
 from pathlib import Path
 
@@ -35,25 +34,12 @@ def load(path: Path) -> np.ndarray:
 
 # ------------------------------------------------------------------ text helpers
 
-_DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-
-
-def norm_words(text: str) -> list[str]:
-    t = text.lower().replace("-", " ")
-    t = re.sub(r"\d", lambda m: f" {_DIGITS[int(m.group())]} ", t)
-    t = re.sub(r"[^\w' ]", " ", t)
-    return [w.strip("'") for w in t.split() if w.strip("'")]
-
 
 def wer(ref: str, hyp: str) -> float:
-    r, h = norm_words(ref), norm_words(hyp)
-    d = list(range(len(h) + 1))
-    for i, x in enumerate(r, 1):
-        nd = [i] + [0] * len(h)
-        for j, y in enumerate(h, 1):
-            nd[j] = min(d[j] + 1, nd[j - 1] + 1, d[j - 1] + (x != y))
-        d = nd
-    return d[-1] / max(1, len(r))
+    """WER after the project's scoring normaliser (``turnscribe eval wer``)."""
+    from turnscribe.eval.wer import score
+
+    return score(ref, hyp).wer or 0.0
 
 
 def test_wer_helper() -> None:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
-import unicodedata
 import wave
 from pathlib import Path
 
@@ -22,21 +20,10 @@ ES_CLIP = "wer/multi_es/ast_es_conf-kicked.wav"
 ES_REF = "ha sido expulsado por el sistema de esta conferencia."
 
 
-def _words(text: str) -> list[str]:
-    t = unicodedata.normalize("NFKD", text.lower())
-    t = "".join(c for c in t if not unicodedata.combining(c))
-    return re.sub(r"[^\w' ]", " ", t).split()
-
-
 def _wer(ref: str, hyp: str) -> float:
-    r, h = _words(ref), _words(hyp)
-    d = list(range(len(h) + 1))
-    for i, x in enumerate(r, 1):
-        nd = [i] + [0] * len(h)
-        for j, y in enumerate(h, 1):
-            nd[j] = min(d[j] + 1, nd[j - 1] + 1, d[j - 1] + (x != y))
-        d = nd
-    return d[-1] / max(1, len(r))
+    from turnscribe.eval.wer import score
+
+    return score(ref, hyp, "es").wer or 0.0
 
 
 def _load(path: Path) -> np.ndarray:
