@@ -8,8 +8,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from turnscribe.engines.fake import fake_engines
-from turnscribe.protocol.events import Event, TurnInfo
 from turnscribe.protocol.eot import FEATURES, EotModel
+from turnscribe.protocol.events import Event, TurnInfo
 from turnscribe.protocol.params import ListenParams, Thresholds
 from turnscribe.protocol.session import Session, TurnPolicy
 

@@ -12,8 +12,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "server"))
 
-from servertools import RunningServer, free_port  # noqa: E402
-from turnscribe.config import Settings  # noqa: E402
+from servertools import RunningServer, free_port
+
+from turnscribe.config import Settings
 
 
 @pytest.fixture(scope="session")

@@ -9,11 +9,10 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import re
 import threading
 import time
 import wave
-
-import re
 
 import jiwer
 import numpy as np

@@ -4,7 +4,16 @@ import json
 
 from turnscribe.engines.base import Word
 from turnscribe.protocol.events import (
-    ConfigureFailure, ConfigureSuccess, Connected, Error, Trigger, TurnEvent, TurnInfo, Warning, WireEncoder)
+    ConfigureFailure,
+    ConfigureSuccess,
+    Connected,
+    Error,
+    Trigger,
+    TurnEvent,
+    TurnInfo,
+    Warning,
+    WireEncoder,
+)
 from turnscribe.protocol.params import ListenParams, Thresholds
 
 

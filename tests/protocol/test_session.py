@@ -6,10 +6,10 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import TEST_POLICY, names, params, pcm16, quiet, run, tone, turninfos
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import TEST_POLICY, names, params, pcm16, quiet, run, tone, turninfos
 from turnscribe.engines.fake import fake_engines
 from turnscribe.protocol.events import Connected, Error, TurnEvent, Warning
 from turnscribe.protocol.params import ListenParams

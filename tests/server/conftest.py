@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from servertools import RunningServer, make_server  # noqa: E402
+from servertools import RunningServer, make_server
 
 
 @pytest.fixture(scope="module")

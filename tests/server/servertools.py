@@ -11,9 +11,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from turnscribe.config import Settings  # noqa: E402
-from turnscribe.engines.fake import fake_engines  # noqa: E402
-from turnscribe.server.app import AppState, start_server  # noqa: E402
+from turnscribe.config import Settings
+from turnscribe.engines.fake import fake_engines
+from turnscribe.server.app import AppState, start_server
 
 
 def free_port() -> int:

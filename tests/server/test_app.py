@@ -9,10 +9,9 @@ import urllib.request
 
 import pytest
 import websockets
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-
-from servertools import make_server
 from helpers import pcm16, quiet, tone
+from servertools import make_server
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 Q = "/v2/listen?model=flux-general-en&encoding=linear16&sample_rate=16000"
 

@@ -22,7 +22,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from turnscribe.engines.base import Word  # noqa: F401 (Cues.words)
+from turnscribe.engines.base import Word
 from turnscribe.protocol.transcript import norm_word
 
 # Words after which a speaker is rarely finished.

@@ -64,7 +64,7 @@ class ConfigureFailure:
 
 
 @dataclass(frozen=True, slots=True)
-class Warning:  # noqa: A001 - the wire name
+class Warning:
     code: str
     description: str
 

@@ -30,8 +30,6 @@ from turnscribe.engines.base import SAMPLE_RATE, AsrRequest, Audio, Engines, Tur
 from turnscribe.errors import AudioFormatError, ConfigureRejected, StreamError, UnparsableMessage
 from turnscribe.protocol import messages as m
 from turnscribe.protocol.eot import Cues, EotModel, features
-from turnscribe.protocol.formatting import format_words
-from turnscribe.protocol.keyterms import apply_keyterms
 from turnscribe.protocol.events import (
     ConfigureFailure,
     ConfigureSuccess,
@@ -43,6 +41,8 @@ from turnscribe.protocol.events import (
     TurnInfo,
     Warning,
 )
+from turnscribe.protocol.formatting import format_words
+from turnscribe.protocol.keyterms import apply_keyterms
 from turnscribe.protocol.params import LANGUAGES, ListenParams
 from turnscribe.protocol.transcript import TurnTranscript
 from turnscribe.protocol.turns import Signal, TurnMachine, TurnState
