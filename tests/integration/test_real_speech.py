@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import json
 import re
 import threading
 import time
@@ -17,8 +16,7 @@ import wave
 import jiwer
 import numpy as np
 import pytest
-import websockets
-from websockets.exceptions import ConnectionClosed
+from servertools import stream
 
 pytestmark = pytest.mark.model
 
@@ -94,17 +92,8 @@ def test_sdk_streams_20s_of_real_speech_at_real_time(real_server, shared):
 
 
 async def ws_stream(url: str, query: str, data: bytes, chunk: int) -> list[dict]:
-    out = []
-    async with websockets.connect(f"{url}/v2/listen?{query}") as ws:
-        for off in range(0, len(data), chunk):
-            await ws.send(data[off:off + chunk])
-        await ws.send('{"type": "CloseStream"}')
-        try:
-            async for raw in ws:
-                out.append(json.loads(raw))
-        except ConnectionClosed:
-            pass
-    return out
+    msgs, _, _ = await stream(f"{url}/v2/listen?{query}", data, chunk=chunk)
+    return msgs
 
 
 def turn_text(msgs: list[dict]) -> str:

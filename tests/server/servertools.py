@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import websockets
+from websockets.exceptions import ConnectionClosed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -54,3 +58,22 @@ class RunningServer:
 def make_server(**kw) -> RunningServer:
     ready = kw.pop("ready", True)
     return RunningServer(Settings(port=free_port(), **kw), ready=ready)
+
+
+async def stream(url, audio=b"", messages=(), *, close=True, headers=None, subprotocols=None, chunk=2560):
+    """Send ``audio`` in ``chunk``-byte frames, then ``messages`` (and CloseStream unless ``close`` is
+    False); return (every JSON message received, close code, negotiated subprotocol)."""
+    out = []
+    async with websockets.connect(url, additional_headers=headers, subprotocols=subprotocols) as ws:
+        for off in range(0, len(audio), chunk):
+            await ws.send(audio[off:off + chunk])
+        for m in messages:
+            await ws.send(m)
+        if close:
+            await ws.send('{"type": "CloseStream"}')
+        try:
+            async for raw in ws:
+                out.append(json.loads(raw))
+        except ConnectionClosed:
+            pass
+        return out, ws.close_code, ws.subprotocol

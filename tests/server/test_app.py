@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 import websockets
 from helpers import pcm16, quiet, tone
-from servertools import make_server
+from servertools import make_server, stream
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 Q = "/v2/listen?model=flux-general-en&encoding=linear16&sample_rate=16000"
@@ -33,21 +33,6 @@ def refused(url: str, **kw) -> tuple[int, dict, dict]:
     return asyncio.run(go())
 
 
-async def stream(url, audio=b"", messages=(), *, close=True, headers=None, subprotocols=None):
-    out = []
-    async with websockets.connect(url, additional_headers=headers, subprotocols=subprotocols) as ws:
-        for off in range(0, len(audio), 2560):
-            await ws.send(audio[off:off + 2560])
-        for m in messages:
-            await ws.send(m)
-        if close:
-            await ws.send('{"type": "CloseStream"}')
-        try:
-            async for raw in ws:
-                out.append(json.loads(raw))
-        except ConnectionClosed:
-            pass
-        return out, ws.close_code, ws.subprotocol
 
 
 def test_health_and_ready(server):

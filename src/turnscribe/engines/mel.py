@@ -30,28 +30,26 @@ FRAMES_PER_SECOND = SAMPLE_RATE // HOP  # 100 mel frames per second
 __all__ = ["FRAMES_PER_SECOND", "HOP", "N_FFT", "log_mel", "mel_filters"]
 
 
+# Slaney mel scale (librosa ``htk=False``): linear below 1 kHz, logarithmic above.
+_F_SP = 200.0 / 3.0
+_MIN_LOG_HZ = 1000.0
+_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
+_LOGSTEP = np.log(6.4) / 27.0
+
+
 def _hz_to_mel(f: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Slaney mel scale: linear below 1 kHz, logarithmic above (librosa ``htk=False``)."""
-    f_sp = 200.0 / 3.0
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
     f = np.asarray(f, dtype=np.float64)
-    mel = f / f_sp
-    log_region = f >= min_log_hz
-    mel[log_region] = min_log_mel + np.log(f[log_region] / min_log_hz) / logstep
+    mel = f / _F_SP
+    log_region = f >= _MIN_LOG_HZ
+    mel[log_region] = _MIN_LOG_MEL + np.log(f[log_region] / _MIN_LOG_HZ) / _LOGSTEP
     return mel
 
 
 def _mel_to_hz(m: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    f_sp = 200.0 / 3.0
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
     m = np.asarray(m, dtype=np.float64)
-    f = f_sp * m
-    log_region = m >= min_log_mel
-    f[log_region] = min_log_hz * np.exp(logstep * (m[log_region] - min_log_mel))
+    f = _F_SP * m
+    log_region = m >= _MIN_LOG_MEL
+    f[log_region] = _MIN_LOG_HZ * np.exp(_LOGSTEP * (m[log_region] - _MIN_LOG_MEL))
     return f
 
 

@@ -49,7 +49,6 @@ from turnscribe.protocol.turns import Signal, TurnMachine, TurnState
 
 FRAME = 1280               # 80 ms at 16 kHz
 FRAMES_PER_TICK = 3        # one TurnInfo per 240 ms of audio (§6.1)
-TICK = FRAME * FRAMES_PER_TICK
 DC_RATE = 0.05             # per-frame update of the DC estimate (time constant ~1.6 s)
 
 
@@ -476,7 +475,6 @@ class Session:
                 "FORCE_END_TURN_NO_ACTIVE_TURN",
                 "Received ForceEndTurn while no turn was active; the request was ignored."))
             return
-        self._run_vad()
         event, trigger = self._end_turn(Trigger.MANUAL)
         self._emit(event, trigger)
 
