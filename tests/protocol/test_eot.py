@@ -29,6 +29,13 @@ def words(text):
     ("4 1 5", ["number_tail", "digits_open"], ["digits_whole"]),
     ("4 1 5 5 5 5 0 1 9 2", ["digits_whole"], ["digits_open"]),
     ("Could you help me?", ["terminal", "question"], ["continuation"]),
+    ("The reason I'm calling is that", ["continuation"], []),
+    ("The reason I'm calling is that.", ["continuation", "terminal"], []),
+    ("I like that.", ["terminal"], ["continuation"]),
+    ("Is that that?", ["question"], ["continuation"]),
+    ("Could you tell me whether", ["continuation"], []),
+    ("My phone number", ["continuation"], []),
+    ("At the tone, please say your name.", ["terminal"], ["continuation"]),
 ])
 def test_text_cues(text, on, off):
     c = cue(text)
@@ -37,11 +44,19 @@ def test_text_cues(text, on, off):
 
 
 def test_feature_vector_matches_names_and_uses_the_first_acoustic_answer():
-    x = features(Cues(silence_s=1.5, acoustic=(0.9, 0.1), words=words("Hello there.")))
+    x = features(Cues(silence_s=0.75, acoustic=(0.9, 0.1), words=words("Hello there.")))
     assert len(x) == len(FEATURES) == len(EotModel().weights)
     named = dict(zip(FEATURES, x))
-    assert named["bias"] == 1.0 and named["silence"] == 1.5 and named["silence_late"] == pytest.approx(0.5)
+    assert named["bias"] == 1.0 and named["silence"] == 0.75
+    assert named["silence_0.3"] == pytest.approx(0.45) and named["silence_0.6"] == pytest.approx(0.15)
+    assert named["silence_0.9"] == 0.0
     assert named["acoustic"] > 2.0, "logit of the first answer (0.9), not the later 0.1"
+    assert named["unsure"] == 0.0
+
+
+def test_unsure_words_flag_doubtful_text():
+    shaky = tuple(Word(t, i * 0.3, i * 0.3 + 0.25, 0.4) for i, t in enumerate("Kuruie.".split()))
+    assert dict(zip(FEATURES, features(Cues(0.3, (0.9,), shaky))))["unsure"] == 1.0
 
 
 def test_default_model_orders_the_cases_a_voice_agent_cares_about():

@@ -1,5 +1,6 @@
 """The sans-I/O Session with scripted engines: every protocol rule as a fast unit test."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -248,3 +249,31 @@ def test_keyterms_snap_recognised_words_on_the_wire():
     events, _ = run(pcm16(quiet(0.5), tone(1.3), quiet(2.0)), script="i use deep gram daily.")
     end = next(e for e in turninfos(events) if e.event is TurnEvent.END_OF_TURN)
     assert end.transcript == "i use deep gram daily."
+
+
+class _RecordingTurn:
+    """Acoustic engine that records the audio it was asked about (lengths in seconds)."""
+
+    def __init__(self):
+        self.seconds = []
+
+    def score(self, batch):
+        self.seconds += [len(r.audio) / 16000 for r in batch]
+        return [0.1] * len(batch)
+
+
+def test_acoustic_model_hears_earlier_pauses_shortened_and_the_current_pause_whole():
+    rec = _RecordingTurn()
+    eng = dataclasses.replace(fake_engines(), turn=rec)
+    # speech 1.0 s, a 1.2 s pause inside the turn, speech 1.0 s, then silence (never ends: low score)
+    audio = pcm16(quiet(0.5), tone(1.0), quiet(1.2), tone(1.0), quiet(1.0))
+    s = Session(params(eot_threshold=1.0), eng, policy=TEST_POLICY)
+    s.receive_audio(audio)
+    assert len(rec.seconds) == 2, "asked once per pause"
+    first, second = rec.seconds
+    gap = TEST_POLICY.acoustic_gap_s
+    # first ask: the turn's speech plus ~0.1 s of the current pause
+    assert first < 1.0 + 0.3 + 0.25
+    # second ask: both speech runs, the 1.2 s pause cut to `gap`, plus the current pause so far
+    assert second == pytest.approx(first + gap + 1.0, abs=0.15)
+    assert second < first + 1.2 + 1.0 - 0.5, "the earlier pause was shortened"

@@ -3,8 +3,8 @@
 Every clip of ``DIR/turns/labels.jsonl`` with speech is replayed with model ends disabled
 (``eot_threshold=1``, a 60 s timeout) and the session records the EOT features at every 80 ms
 decision point in a pause. A point is *positive* when it lies after a turn's last word and
-before the next turn (the speaker is done), *negative* inside a labelled intra-turn pause (the
-speaker will go on). A logistic regression (L2, Newton's method) over ``eot.FEATURES`` gives
+before the next turn (the speaker is done), *negative* inside the turn (a labelled intra-turn
+pause, or a shorter gap the VAD heard between words or digits: the speaker will go on). A logistic regression (L2, Newton's method) over ``eot.FEATURES`` gives
 weights whose output is a calibrated P(turn over). Leave-one-clip-out cross-validation reports
 how the fitted model would decide on clips it did not see (cut-offs and latency at a threshold).
 """
@@ -38,9 +38,8 @@ def label_points(label: Rec, trace: Sequence[tuple[float, Any]]) -> list[tuple[f
             nxt = turns[i + 1]["start_s"] if i + 1 < len(turns) else float("inf")
             if turn["end_s"] <= t < nxt:
                 y = 1
-            for p in turn.get("pauses", []):
-                if p["start_s"] <= t <= p["end_s"]:
-                    y = 0
+            elif turn["start_s"] <= t < turn["end_s"]:
+                y = 0  # a labelled pause, or any shorter gap inside the turn (between digits, words)
         if y is not None:
             out.append((t, y, x))
     return out
@@ -104,21 +103,14 @@ def points(clip: Rec) -> list[tuple[float, int, tuple[float, ...]]]:
     return [(t, y, features(cues_from(c))) for t, y, c in label_points(clip["label"], clip["trace"])]
 
 
-LATE = FEATURES.index("silence_late")
-
-
-def fit_clips(clips: Sequence[Rec], *, l2: float = 1.0, neg_weight: float = 3.0, max_silence: float = 1.2,
-              late_weight: float = 3.0) -> np.ndarray:
-    """Fit on the points up to ``max_silence`` into a pause (where the decisions are made); the
-    weight of silence beyond ``eot.LATE_PAUSE_S`` is a fixed prior (``late_weight``): the data's
-    long silences are all turn ends and would otherwise swamp the short-pause evidence."""
+def fit_clips(clips: Sequence[Rec], *, l2: float = 1.0, neg_weight: float = 3.0,
+              max_silence: float = 1.5) -> np.ndarray:
+    """Fit on the points up to ``max_silence`` into a pause (the longest labelled pauses; beyond
+    it every point is a turn end and the silence curve is extrapolated)."""
     pts = [p for c in clips for p in points(c) if p[2][1] <= max_silence]
     X = np.array([x for _, _, x in pts])
     y = np.array([yy for _, yy, _ in pts], dtype=float)
-    X[:, LATE] = 0.0
-    w = fit(X, y, l2=l2, neg_weight=neg_weight)
-    w[LATE] = late_weight
-    return w
+    return fit(X, y, l2=l2, neg_weight=neg_weight)
 
 
 def evaluate_cv(clips: Sequence[Rec], threshold: float, **fit_kw: float) -> Rec:
@@ -160,8 +152,7 @@ def run(args: argparse.Namespace) -> int:
         clips = collect(data, engines, labels, log=lambda s: print(s, file=sys.stderr))
     if args.dump:
         Path(args.dump).write_text(json.dumps(clips))
-    kw = {"l2": args.l2, "neg_weight": args.neg_weight, "max_silence": args.fit_max_silence,
-          "late_weight": args.late_weight}
+    kw = {"l2": args.l2, "neg_weight": args.neg_weight, "max_silence": args.fit_max_silence}
     w = fit_clips(clips, **kw)
     pts = [p for c in clips for p in points(c)]
     y = np.array([yy for _, yy, _ in pts], dtype=float)
@@ -182,6 +173,5 @@ def add_command(ev: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--dump", help="also write every clip's traced cues to this JSON file")
     p.add_argument("--from-dump", help="fit on cues dumped by an earlier run (no replay)")
     p.add_argument("--neg-weight", type=float, default=3.0, help="cost of a cut-off point vs. a late one")
-    p.add_argument("--fit-max-silence", type=float, default=1.2, help="fit on points up to this far into a pause")
-    p.add_argument("--late-weight", type=float, default=3.0, help="fixed weight of silence beyond 1 s")
+    p.add_argument("--fit-max-silence", type=float, default=1.5, help="fit on points up to this far into a pause")
     p.set_defaults(func=run)

@@ -31,7 +31,7 @@ a an the and or but so because if then than of for from to with at into onto bet
 my your his her our their its
 is are was were be been am will would can could should shall may might must do does did have has had
 i he she we they
-like think mean want need guess believe hope wonder say tell
+like think mean want need guess believe hope wonder say tell whether unless although
 """.split())  # not "you", "it", "that", "through", "in", "on": sentences end in them ("Thank you.")
 # one-word (or two-word) turns that are complete answers on their own
 ANSWER_WORDS = frozenset("""yes yeah yep yup no nope nah okay ok sure right correct exactly great perfect fine
@@ -39,15 +39,25 @@ thanks thank you bye goodbye hello hi hey absolutely definitely alright cool got
 # digit strings of these lengths are usually whole (last four, ZIP, local / US phone, card);
 # other lengths are usually a group of a longer number still being dictated (3-3-4 phone)
 WHOLE_DIGIT_COUNTS = frozenset({4, 5, 7, 10, 11, 16})
+# "that" ends a sentence ("I like that.") except after a verb that introduces a clause
+# ("The reason I'm calling is that ...", "I think that ...")
+CLAUSE_VERBS = frozenset("is was are were be think thought said says mean meant hope believe sure know knew".split())
 LEAD_IN = re.compile(r"(number|code|address|email|phone|name|date|zip|pin)$")
 FILLERS = frozenset({"um", "uh", "er", "ah", "hmm", "mm", "erm", "uhm", "well"})
 NUMBER_WORDS = frozenset("""zero oh one two three four five six seven eight nine ten eleven twelve
 thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty
 seventy eighty ninety hundred thousand""".split())
 
-FEATURES = ("bias", "silence", "silence_late", "acoustic", "terminal", "question", "comma",
-            "continuation", "filler", "number_tail", "answer", "digits_open", "digits_whole", "list_open")
-LATE_PAUSE_S = 1.0  # pauses inside a turn rarely run past this: beyond it silence counts more
+FEATURES = ("bias", "silence", "silence_0.3", "silence_0.6", "silence_0.9", "acoustic", "acoustic_high", "terminal", "question", "comma",
+            "continuation", "filler", "number_tail", "answer", "digits_open", "digits_whole", "list_open",
+            "unsure")
+UNSURE_BELOW = 0.6  # mean word confidence of the last two words below this: the text cues are doubtful
+# Silence enters as a piecewise-linear curve: seconds of silence plus hinges max(silence - k, 0).
+# Pauses inside a turn are mostly 0.4-1.5 s long, so each stretch of silence gets its own slope.
+SILENCE_KNOTS = (0.3, 0.6, 0.9)
+# Smart Turn's answer enters as its logit plus a hinge above this logit (P > 0.92): only a very sure
+# "complete" separates a finished statement from a statement-like list item or phrase.
+ACOUSTIC_HIGH = 2.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +78,10 @@ class EotModel:
     """Weights of the logistic model, one per name in ``FEATURES``."""
 
     # fitted by `turnscribe eval calibrate --data ../shared/data` (defaults: neg-weight 3, L2 1, points
-    # up to 1.2 s into a pause, silence beyond 1 s weighted 3.0 as a prior) on the labelled turn clips
-    weights: tuple[float, ...] = (-2.4667, 1.7314, 3.0, 0.4278, 1.2977, -0.3296, -2.0789,
-                                  -1.8828, -0.1953, 0.9145, 3.8891, -2.2516, 2.0917, -0.7961)
+    # up to 1.5 s into a pause) on the labelled turn clips
+    weights: tuple[float, ...] = (
+        -2.7075, 1.4103, 0.6193, 1.3532, 0.7875, 0.2543, 1.3659, 1.2551,
+        1.163, -1.1771, -5.2333, -0.8482, 0.0747, 2.4064, -2.5777, 1.8079, -2.0485, -0.1973)
 
     def probability(self, x: Sequence[float]) -> float:
         z = sum(w * v for w, v in zip(self.weights, x))
@@ -113,11 +124,13 @@ def text_features(transcript: str) -> tuple[float, ...]:
     terminal = text.endswith((".", "?", "!")) and not text.endswith(("...", "…"))
     digits = _trailing_digits(text)
     answer = len(words) <= 3 and all(n in ANSWER_WORDS for n in normed)
+    question = text.endswith("?")
+    clause = last == "that" and len(normed) > 1 and normed[-2] in CLAUSE_VERBS and not question
     return (
         float(terminal),
-        float(text.endswith("?")),
+        float(question),
         float(text.endswith((",", ";", ":", "-", "...", "…"))),
-        float(last in CONTINUATION_WORDS or bool(LEAD_IN.search(last))),
+        float(last in CONTINUATION_WORDS or (bool(LEAD_IN.search(last)) and not terminal) or clause),
         float(last in FILLERS),
         float(last.isdigit() or last in NUMBER_WORDS),
         float(answer),
@@ -133,7 +146,12 @@ def features(cues: Cues) -> tuple[float, ...]:
     mid-sentence pauses and true ends look alike (models.md, pitfall 10)."""
     s = min(cues.silence_s, 3.0)
     a = cues.acoustic
-    return (1.0, s, max(s - LATE_PAUSE_S, 0.0), logit(a[0]) if a else 0.0, *text_features(cues.transcript))
+    tail = cues.words[-2:]
+    unsure = bool(tail) and sum(w.confidence for w in tail) / len(tail) < UNSURE_BELOW
+    ac = logit(a[0]) if a else 0.0
+    return (1.0, s, *(max(s - k, 0.0) for k in SILENCE_KNOTS), ac, max(ac - ACOUSTIC_HIGH, 0.0),
+            *text_features(cues.transcript),
+            float(unsure))
 
 
 def fuse(cues: Cues, model: EotModel = EotModel()) -> float:

