@@ -277,3 +277,20 @@ def test_acoustic_model_hears_earlier_pauses_shortened_and_the_current_pause_who
     # second ask: both speech runs, the 1.2 s pause cut to `gap`, plus the current pause so far
     assert second == pytest.approx(first + gap + 1.0, abs=0.15)
     assert second < first + 1.2 + 1.0 - 0.5, "the earlier pause was shortened"
+
+
+def _end_time(audio):
+    events, _ = run(audio)
+    return next(e.audio_window_end for e in turninfos(events) if e.event is TurnEvent.END_OF_TURN)
+
+
+def test_a_weak_tail_after_speech_delays_the_pause_but_only_briefly():
+    room = 10 ** (-60 / 20)  # room tone at -60 dBFS: the noise floor
+    floor = tone(0.5, amp=room * 1.41, freq=50)
+    tail = tone(0.16, amp=0.008, freq=3000)  # -45 dBFS: under the VAD threshold, ~14 dB over the floor
+    long_tail = tone(1.0, amp=0.008, freq=3000)
+    plain = _end_time(pcm16(floor, tone(1.3), tone(2.5, amp=room * 1.41, freq=50)))
+    tailed = _end_time(pcm16(floor, tone(1.3), tail, tone(2.34, amp=room * 1.41, freq=50)))
+    droning = _end_time(pcm16(floor, tone(1.3), long_tail, tone(1.5, amp=room * 1.41, freq=50)))
+    assert tailed - plain == pytest.approx(0.16, abs=0.09), "the pause starts after the unvoiced tail"
+    assert droning - plain <= 0.25 + 0.09, "a lasting sound under the VAD never holds the turn open for long"

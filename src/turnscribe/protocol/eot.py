@@ -80,8 +80,8 @@ class EotModel:
     # fitted by `turnscribe eval calibrate --data ../shared/data` (defaults: neg-weight 3, L2 1, points
     # up to 1.5 s into a pause) on the labelled turn clips
     weights: tuple[float, ...] = (
-        -2.7075, 1.4103, 0.6193, 1.3532, 0.7875, 0.2543, 1.3659, 1.2551,
-        1.163, -1.1771, -5.2333, -0.8482, 0.0747, 2.4064, -2.5777, 1.8079, -2.0485, -0.1973)
+        -2.7557, 1.2764, 0.7064, 1.4123, 0.8001, 0.2496, 1.4381, 1.3384,
+        1.179, -1.1401, -5.225, -0.8253, 0.0837, 2.6351, -2.5848, 1.8638, -2.0946, -0.211)
 
     def probability(self, x: Sequence[float]) -> float:
         z = sum(w * v for w, v in zip(self.weights, x))

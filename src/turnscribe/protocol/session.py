@@ -58,6 +58,8 @@ class TurnPolicy:
     """Tunables of the turn decisions (seconds unless named otherwise)."""
 
     vad_on: float = 0.5            # chunk is speech at or above this probability
+    tail_db: float = 12.0          # a non-speech chunk this far above the noise floor ...
+    tail_max_s: float = 0.25       # ... this soon after speech is the speech's tail (a weak "s", a breath)
     preroll_s: float = 0.3         # audio kept before the detected speech onset for ASR
     min_speech_s: float = 0.064    # speech needed before an ASR attempt to start a turn
     pause_min_s: float = 0.096     # silence that makes a pause: transcript refreshed, ends considered
@@ -69,6 +71,12 @@ class TurnPolicy:
     history_s: float = 32.0        # audio kept in memory at most
     model: EotModel = field(default_factory=EotModel)
     trace: bool = False            # record (time, features) at every end decision (calibration)
+
+
+def _levels_db(audio: Audio, chunk: int) -> np.ndarray:
+    """RMS level (dBFS) of each ``chunk``-sample piece of ``audio``."""
+    x = audio[: len(audio) // chunk * chunk].reshape(-1, chunk).astype(np.float64)
+    return 10.0 * np.log10(np.mean(x * x, axis=1) + 1e-12)
 
 
 class _AudioRing:
@@ -120,6 +128,9 @@ class Session:
         self._speech_onset: float | None = None  # start of the speech run not yet in a turn
         self._speech_run = 0.0               # seconds of speech since onset
         self._new_speech = False             # speech since the last ASR call
+        self._floor_db: float | None = None  # noise floor: a running minimum of chunk levels
+        self._voiced_end = -1                # stream sample after the last chunk the VAD called speech
+        self._speech_end = -1                # ... after the last chunk of speech, its unvoiced tail included
         self._gap_start: int | None = None   # stream sample where the current non-speech run began
         self._gaps: deque[tuple[int, int]] = deque(maxlen=512)  # earlier non-speech runs (samples)
         # turn
@@ -247,11 +258,19 @@ class Session:
             return
         audio = self._ring.slice(self._vad_next, self._vad_next + n * c)
         (probs,) = self.engines.vad.process([VadRequest(self._vad_state, audio)])
+        levels = _levels_db(audio, c)
         for i, p in enumerate(probs):
             t0 = (self._vad_next + i * c) / SAMPLE_RATE
             t1 = t0 + c / SAMPLE_RATE
             chunk_start = self._vad_next + i * c
+            floor = self._track_floor(float(levels[i]))
             if p < self.policy.vad_on:
+                if (self._speech_end == chunk_start and self._voiced_end >= 0
+                        and chunk_start + c - self._voiced_end <= int(self.policy.tail_max_s * SAMPLE_RATE)
+                        and levels[i] > floor + self.policy.tail_db):
+                    self._speech_end = chunk_start + c  # Silero misses unvoiced tails: the pause starts after them
+                    self._last_speech = t1
+                    continue
                 if self._gap_start is None:
                     self._gap_start = chunk_start
                 continue
@@ -263,10 +282,18 @@ class Session:
                 self._speech_onset, self._speech_run = t0, 0.0
             self._speech_run += c / SAMPLE_RATE
             self._last_speech = t1
+            self._voiced_end = self._speech_end = chunk_start + c
             self._new_speech = True
             self._start_pending = True
             self._asks = []
         self._vad_next += n * c
+
+    def _track_floor(self, level: float) -> float:
+        """Noise floor in dBFS: falls at once to a quieter chunk, rises 1.5 dB per second; never
+        below -70 dBFS (digital silence would make any residue look like a tail)."""
+        rise = 1.5 * self._vad_chunk / SAMPLE_RATE
+        self._floor_db = level if self._floor_db is None else min(level, self._floor_db + rise)
+        return max(self._floor_db, -70.0)
 
     def _silence(self) -> float:
         return self.now - self._last_speech if self._last_speech >= 0 else self.now
