@@ -26,6 +26,7 @@ def words(text):
     ("Thank you. Goodbye.", ["answer"], ["list_open"]),
     ("I need eggs. Milk.", ["list_open"], ["answer"]),
     ("I need eggs, milk, and bread.", ["terminal"], ["list_open"]),
+    ("A table for four at 7.30 tonight.", ["terminal"], ["list_open"]),
     ("4 1 5", ["number_tail", "digits_open"], ["digits_whole"]),
     ("4 1 5 5 5 5 0 1 9 2", ["digits_whole"], ["digits_open"]),
     ("Could you help me?", ["terminal", "question"], ["continuation"]),

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from turnscribe.engines.base import Word
-from turnscribe.protocol.eot import FEATURES, Cues, EotModel, features
+from turnscribe.protocol.eot import FEATURES, SOON_AFTER_END_WEIGHT, Cues, EotModel, features
 from turnscribe.protocol.params import ListenParams, Thresholds
 from turnscribe.protocol.session import TurnPolicy
 
@@ -67,12 +67,14 @@ ORACLE_END_S = 2.4  # the turn is ended (ForceEndTurn) this long after its label
 
 def cues_record(c: Cues) -> Rec:
     return {"silence": round(c.silence_s, 3), "acoustic": [round(a, 4) for a in c.acoustic],
-            "words": [[w.text, round(w.start, 3), round(w.end, 3), round(w.confidence, 3)] for w in c.words]}
+            "words": [[w.text, round(w.start, 3), round(w.end, 3), round(w.confidence, 3)] for w in c.words],
+            "soon_after_end": c.soon_after_end}
 
 
 def cues_from(rec: Rec) -> Cues:
     return Cues(silence_s=rec["silence"], acoustic=tuple(rec["acoustic"]),
-                words=tuple(Word(t, s, e, c) for t, s, e, c in rec["words"]))
+                words=tuple(Word(t, s, e, c) for t, s, e, c in rec["words"]),
+                soon_after_end=bool(rec.get("soon_after_end", False)))
 
 
 def collect(data: Path, engines: Any, labels: Sequence[Rec], log=None) -> list[Rec]:
@@ -103,6 +105,9 @@ def points(clip: Rec) -> list[tuple[float, int, tuple[float, ...]]]:
     return [(t, y, features(cues_from(c))) for t, y, c in label_points(clip["label"], clip["trace"])]
 
 
+SOON = FEATURES.index("soon_after_end")
+
+
 def fit_clips(clips: Sequence[Rec], *, l2: float = 1.0, neg_weight: float = 3.0,
               max_silence: float = 1.5) -> np.ndarray:
     """Fit on the points up to ``max_silence`` into a pause (the longest labelled pauses; beyond
@@ -110,7 +115,9 @@ def fit_clips(clips: Sequence[Rec], *, l2: float = 1.0, neg_weight: float = 3.0,
     pts = [p for c in clips for p in points(c) if p[2][1] <= max_silence]
     X = np.array([x for _, _, x in pts])
     y = np.array([yy for _, yy, _ in pts], dtype=float)
-    return fit(X, y, l2=l2, neg_weight=neg_weight)
+    w = fit(X, y, l2=l2, neg_weight=neg_weight)
+    w[SOON] = SOON_AFTER_END_WEIGHT  # a prior: the replays never contain a premature end
+    return w
 
 
 def evaluate_cv(clips: Sequence[Rec], threshold: float, **fit_kw: float) -> Rec:

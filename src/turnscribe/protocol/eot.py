@@ -50,7 +50,12 @@ seventy eighty ninety hundred thousand""".split())
 
 FEATURES = ("bias", "silence", "silence_0.3", "silence_0.6", "silence_0.9", "acoustic", "acoustic_high", "terminal", "question", "comma",
             "continuation", "filler", "number_tail", "answer", "digits_open", "digits_whole", "list_open",
-            "unsure")
+            "unsure", "soon_after_end")
+# A turn that starts within this long of the previous turn's last speech, when the model ended that
+# turn, is most likely the same speaker going on after a premature end: ask for more evidence.
+# The weight is a prior, not fitted: calibration replays end every turn by hand, after the pause.
+SOON_AFTER_END_S = 1.5
+SOON_AFTER_END_WEIGHT = -1.5
 UNSURE_BELOW = 0.6  # mean word confidence of the last two words below this: the text cues are doubtful
 # Silence enters as a piecewise-linear curve: seconds of silence plus hinges max(silence - k, 0).
 # Pauses inside a turn are mostly 0.4-1.5 s long, so each stretch of silence gets its own slope.
@@ -67,6 +72,7 @@ class Cues:
     silence_s: float
     acoustic: tuple[float, ...] = ()   # Smart Turn answers in this pause, oldest first
     words: tuple[Word, ...] = ()
+    soon_after_end: bool = False       # the turn began right after a model-decided end (see features)
 
     @property
     def transcript(self) -> str:
@@ -80,8 +86,8 @@ class EotModel:
     # fitted by `turnscribe eval calibrate --data ../shared/data` (defaults: neg-weight 3, L2 1, points
     # up to 1.5 s into a pause) on the labelled turn clips
     weights: tuple[float, ...] = (
-        -2.7557, 1.2764, 0.7064, 1.4123, 0.8001, 0.2496, 1.4381, 1.3384,
-        1.179, -1.1401, -5.225, -0.8253, 0.0837, 2.6351, -2.5848, 1.8638, -2.0946, -0.211)
+        -2.729, 1.2886, 0.7102, 1.3989, 0.7733, 0.2368, 1.4463, 1.3235,
+        1.2626, -1.1455, -5.2412, -0.8483, 0.0599, 2.6296, -2.4653, 1.819, -2.3609, -0.2379, -1.5)
 
     def probability(self, x: Sequence[float]) -> float:
         z = sum(w * v for w, v in zip(self.weights, x))
@@ -93,7 +99,7 @@ def logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-_SEGMENTS = re.compile(r"[^,.;!?]+")
+_SEGMENTS = re.compile(r"(?:[^,.;!?]|[.,](?=\d))+")  # a "." or "," inside a number (7.30, 1,200) does not split
 _DIGIT_RUN = re.compile(r"(?:\d[\d\s,.-]*)$")
 
 
@@ -151,7 +157,7 @@ def features(cues: Cues) -> tuple[float, ...]:
     ac = logit(a[0]) if a else 0.0
     return (1.0, s, *(max(s - k, 0.0) for k in SILENCE_KNOTS), ac, max(ac - ACOUSTIC_HIGH, 0.0),
             *text_features(cues.transcript),
-            float(unsure))
+            float(unsure), float(cues.soon_after_end))
 
 
 def fuse(cues: Cues, model: EotModel = EotModel()) -> float:

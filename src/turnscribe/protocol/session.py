@@ -30,7 +30,7 @@ from turnscribe.audio import make_decoder
 from turnscribe.engines.base import SAMPLE_RATE, AsrRequest, Audio, Engines, TurnRequest, VadRequest, Word
 from turnscribe.errors import AudioFormatError, ConfigureRejected, StreamError, UnparsableMessage
 from turnscribe.protocol import messages as m
-from turnscribe.protocol.eot import Cues, EotModel, features
+from turnscribe.protocol.eot import SOON_AFTER_END_S, Cues, EotModel, features
 from turnscribe.protocol.events import (
     ConfigureFailure,
     ConfigureSuccess,
@@ -126,6 +126,8 @@ class Session:
         self._vad_next = 0                   # stream index of the next VAD chunk
         self._last_speech = -1.0             # end time of the last speech chunk
         self._speech_onset: float | None = None  # start of the speech run not yet in a turn
+        self._model_end_at: float | None = None  # last speech of the previous turn, if the model ended it
+        self._soon_after_end = False              # this turn began right after such an end
         self._speech_run = 0.0               # seconds of speech since onset
         self._new_speech = False             # speech since the last ASR call
         self._floor_db: float | None = None  # noise floor: a running minimum of chunk levels
@@ -361,6 +363,8 @@ class Session:
             return TurnEvent.UPDATE
         self._transcript.update(words)
         self._start_pending = False
+        self._soon_after_end = self._model_end_at is not None and onset - self._model_end_at < SOON_AFTER_END_S
+        self._model_end_at = None
         return self.machine.fire(Signal.START)
 
     def _speech_in_turn(self, *, final: bool = False) -> TurnEvent:
@@ -444,7 +448,8 @@ class Session:
     def _cues(self) -> Cues:
         assert self._transcript is not None
         words = self._eager_words if self._eager_words is not None else self._transcript.words
-        return Cues(silence_s=self._silence(), acoustic=tuple(self._asks), words=tuple(words))
+        return Cues(silence_s=self._silence(), acoustic=tuple(self._asks), words=tuple(words),
+                    soon_after_end=self._soon_after_end)
 
     def _features(self) -> tuple[float, ...]:
         return features(self._cues())
@@ -478,6 +483,7 @@ class Session:
         return self.machine.fire(Signal.EAGER), None
 
     def _end_turn(self, trigger: Trigger) -> tuple[TurnEvent, Trigger | None]:
+        self._model_end_at = self._last_speech if trigger is Trigger.MODEL else None
         if self._eager_words is None:
             self._eager_words = self._final_words()
         return self.machine.fire(Signal.END), trigger
