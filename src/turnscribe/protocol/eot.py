@@ -1,18 +1,23 @@
 """End-of-turn confidence: fuse silence, the acoustic model and the transcript's own cues.
 
-``end_of_turn_confidence`` is a logistic model over a few named features (pure maths, no model
-calls here; the session supplies the acoustic probability):
+``end_of_turn_confidence`` is a logistic model over named features (pure maths, no model calls
+here; the session supplies the acoustic probability):
 
-- ``silence``: seconds since the last speech (VAD). The longer the pause, the likelier the end.
-- ``acoustic``: logit of P(complete) from the end-of-turn audio model (Smart Turn) on the
-  turn's last seconds, asked as the pause grows (0 when not asked yet).
+- ``silence``: seconds since the last speech (VAD, unvoiced tails included), as a piecewise-linear
+  curve (``SILENCE_KNOTS``): intra-turn pauses are mostly 0.4-1.5 s, so each stretch gets a slope.
+- ``acoustic``: logit of P(complete) from the end-of-turn audio model (Smart Turn) asked once,
+  ~0.1 s into the pause (0 when not asked yet), plus ``acoustic_high``, a hinge above P 0.92: only a
+  very sure "complete" separates a finished statement from a statement-like list item.
 - text cues of the words so far: a finished sentence (``terminal``, ``question``) vs. a
-  trailing comma, a conjunction/article/preposition/lead-in (``continuation``: "and", "the",
-  "my number is"), a filler ("um"), a trailing number (dictation often pauses between groups),
-  or a very short answer ("Yes.").
+  trailing comma, a conjunction/article/preposition/lead-in or clause-opening "that"
+  (``continuation``: "and", "the", "my number is", "the reason is that"), a filler ("um"), a
+  trailing number and whether its digit count looks whole (dictation pauses between groups), an
+  open enumeration, a very short answer ("Yes."), and ``unsure`` words (low ASR confidence).
+- ``soon_after_end``: the turn began right after a turn the model ended (a fixed prior): the
+  speaker most likely went on after a premature end, so the next end needs more evidence.
 
-``EotModel`` holds the weights; ``turnscribe eval turns --calibrate`` refits them on labelled
-pauses vs. turn ends (logistic regression), so the output is a calibrated probability.
+``EotModel`` holds the weights; ``turnscribe eval calibrate`` refits them on labelled pauses vs.
+turn ends (logistic regression), so the output is a probability, not an ad-hoc score.
 """
 
 from __future__ import annotations
