@@ -67,7 +67,7 @@ def test_two_turns_tile_the_stream():
 
 
 def test_eager_then_end_repeats_the_eager_transcript():
-    events, _ = run(pcm16(*TURN), p=params(eager_eot_threshold=0.4, eot_threshold=0.9))
+    events, _ = run(pcm16(*TURN), p=params(eager_eot_threshold=0.4, eot_threshold=0.97))
     ti = turninfos(events)
     ev = names(events)
     assert "EagerEndOfTurn" in ev and "EndOfTurn" in ev
@@ -94,6 +94,12 @@ def test_model_end_in_eager_mode_always_follows_an_eager_end():
     events, _ = run(pcm16(*TURN), p=params(eager_eot_threshold=0.7, eot_threshold=0.7))
     ev = [e for e in names(events) if e != "Update"]
     assert ev == ["StartOfTurn", "EagerEndOfTurn", "EndOfTurn"]
+    eager, end = [e for e in turninfos(events) if e.event.value in ("EagerEndOfTurn", "EndOfTurn")]
+    assert end.audio_window_end == eager.audio_window_end, "crossing both thresholds at once: no extra frame"
+    assert end.transcript == eager.transcript and end.trigger.value == "model"
+    plain, _ = run(pcm16(*TURN))
+    plain_end = next(e for e in turninfos(plain) if e.event is TurnEvent.END_OF_TURN)
+    assert end.audio_window_end == plain_end.audio_window_end, "eager mode never delays the EndOfTurn"
 
 
 def test_eot_threshold_one_disables_model_end_but_timeout_fires():

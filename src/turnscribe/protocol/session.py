@@ -410,9 +410,13 @@ class Session:
             decision = self._end_turn(Trigger.TIMEOUT)
         elif th.eot_threshold < 1.0 and self._confidence >= th.eot_threshold:
             if th.eager_eot_threshold is not None and self.machine.state is TurnState.ONGOING:
-                decision = self._eager()  # eager mode: a model end is always preceded by an eager one
-            else:
-                decision = self._end_turn(Trigger.MODEL)
+                # eager mode: a model end is always preceded by an eager one; when the confidence
+                # crosses both thresholds in one frame, both go out back to back (no 80 ms wait)
+                eager = self._eager()
+                if eager[0] is TurnEvent.UPDATE:
+                    return
+                self._emit(*eager)
+            decision = self._end_turn(Trigger.MODEL)
         elif (th.eager_eot_threshold is not None and self.machine.state is TurnState.ONGOING
               and self._confidence >= th.eager_eot_threshold):
             decision = self._eager()
@@ -428,9 +432,9 @@ class Session:
 
     def _turn_audio_for_acoustic(self, start: int) -> Audio:
         """The turn's audio up to now with its earlier pauses shortened to ``acoustic_gap_s``
-        (the current pause is kept whole). Smart Turn reads long silences inside its 8 s window
-        as the turn trailing off: a turn's last phrase after a pause scored 0.66 on average at
-        its true end, 0.83 with the pauses shortened, while mid-sentence pauses stayed at 0.36."""
+        (the current pause is kept whole), closer to the single utterances Smart Turn was trained
+        on: long silences inside its 8 s window read as a turn trailing off
+        (``benchmarks/smart_turn_pauses.py`` measures the effect)."""
         keep = int(self.policy.acoustic_gap_s * SAMPLE_RATE)
         head = keep * 2 // 3  # the pause's start carries the phrase's release; keep more of it
         pieces, pos = [], start
