@@ -91,8 +91,8 @@ class EotModel:
     # fitted by `turnscribe eval calibrate --data ../shared/data` (defaults: neg-weight 3, L2 1, points
     # up to 1.5 s into a pause) on the labelled turn clips
     weights: tuple[float, ...] = (
-        -2.729, 1.2886, 0.7102, 1.3989, 0.7733, 0.2368, 1.4463, 1.3235,
-        1.2626, -1.1455, -5.2412, -0.8483, 0.0599, 2.6296, -2.4653, 1.819, -2.3609, -0.2379, -1.5)
+        -2.5715, 1.3978, 0.6448, 1.3907, 0.9466, 0.2856, 1.0712, 1.1811,
+        1.2527, -1.1543, -5.2179, -0.8169, 0.1139, 2.5029, -4.0119, 3.6922, -2.3252, -0.3456, -1.5)
 
     def probability(self, x: Sequence[float]) -> float:
         z = sum(w * v for w, v in zip(self.weights, x))

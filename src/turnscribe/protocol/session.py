@@ -45,7 +45,7 @@ from turnscribe.protocol.events import (
 from turnscribe.protocol.formatting import format_words
 from turnscribe.protocol.keyterms import apply_keyterms
 from turnscribe.protocol.params import LANGUAGES, ListenParams
-from turnscribe.protocol.transcript import TurnTranscript
+from turnscribe.protocol.transcript import TurnTranscript, monotone
 from turnscribe.protocol.turns import Signal, TurnMachine, TurnState
 
 FRAME = 1280               # 80 ms at 16 kHz
@@ -451,7 +451,12 @@ class Session:
 
     def _cues(self) -> Cues:
         assert self._transcript is not None
-        words = self._eager_words if self._eager_words is not None else self._transcript.words
+        if self._eager_words is not None:
+            words = self._eager_words
+        elif self._hyp:  # the latest decode of the window: the stabilised transcript can lag it
+            words = monotone((*self._transcript.frozen, *self._hyp))  # ("738. 226." vs "738-226-19")
+        else:
+            words = self._transcript.words
         return Cues(silence_s=self._silence(), acoustic=tuple(self._asks), words=tuple(words),
                     soon_after_end=self._soon_after_end)
 
