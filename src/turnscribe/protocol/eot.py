@@ -53,9 +53,9 @@ NUMBER_WORDS = frozenset("""zero oh one two three four five six seven eight nine
 thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty
 seventy eighty ninety hundred thousand""".split())
 
-FEATURES = ("bias", "silence", "silence_0.3", "silence_0.6", "silence_0.9", "acoustic", "acoustic_high", "terminal", "question", "comma",
-            "continuation", "filler", "number_tail", "answer", "digits_open", "digits_whole", "list_open",
-            "unsure", "soon_after_end")
+FEATURES = ("bias", "silence", "silence_0.3", "silence_0.6", "silence_0.9", "acoustic", "acoustic_high",
+            "terminal", "question", "comma", "continuation", "filler", "number_tail", "answer", "digits_open",
+            "digits_whole", "list_open", "unsure", "soon_after_end")
 # A turn that starts within this long of the previous turn's last speech, when the model ended that
 # turn, is most likely the same speaker going on after a premature end: ask for more evidence.
 # The weight is a prior, not fitted: calibration replays end every turn by hand, after the pause.
