@@ -97,9 +97,15 @@ async def ws_stream(url: str, query: str, data: bytes, chunk: int) -> list[dict]
 
 
 def turn_text(msgs: list[dict]) -> str:
-    ends = [m["transcript"] for m in msgs if m.get("event") == "EndOfTurn"]
-    last = [m["transcript"] for m in msgs if m.get("type") == "TurnInfo"][-1]
-    return " ".join(ends) or last
+    """Every ended turn's transcript, then the turn still open when the stream closed (its text
+    is in the final Update)."""
+    infos = [m for m in msgs if m.get("type") == "TurnInfo"]
+    ends = [m for m in infos if m["event"] == "EndOfTurn"]
+    texts = [m["transcript"] for m in ends]
+    last = infos[-1]
+    if last["event"] != "EndOfTurn" and (not ends or last["turn_index"] > ends[-1]["turn_index"]):
+        texts.append(last["transcript"])
+    return " ".join(t for t in texts if t)
 
 
 @pytest.mark.parametrize("path,query", [
