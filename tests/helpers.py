@@ -18,7 +18,7 @@ RATE = 16000
 # Session-mechanics tests use a simple, explicit end-of-turn model (not the calibrated default):
 # a finished sentence with a confident acoustic answer ends at the first pause point; a trailing
 # continuation word needs more than 2 s of silence.
-_W = {"bias": -2.0, "silence": 3.0, "acoustic": 1.0, "terminal": 2.0, "comma": -1.5, "continuation": -2.5,
+TEST_WEIGHTS = _W = {"bias": -2.0, "silence": 3.0, "acoustic": 1.0, "terminal": 2.0, "comma": -1.5, "continuation": -2.5,
       "filler": -2.5}
 TEST_MODEL = EotModel(tuple(_W.get(name, 0.0) for name in FEATURES))
 TEST_POLICY = TurnPolicy(model=TEST_MODEL)
@@ -44,9 +44,9 @@ def params(**thresholds) -> ListenParams:
 
 def run(audio: bytes, *, p: ListenParams | None = None, chunk: int = 2560,
         actions: Iterable[tuple[int, str]] = (), close: bool = True, engines=None,
-        script: str = "hello there how are you.") -> tuple[list[Event], Session]:
+        script: str = "hello there how are you.", policy: TurnPolicy = TEST_POLICY) -> tuple[list[Event], Session]:
     """Feed ``audio`` in ``chunk``-byte frames, text ``actions`` at byte offsets, then CloseStream."""
-    s = Session(p or params(), engines or fake_engines(script), policy=TEST_POLICY)
+    s = Session(p or params(), engines or fake_engines(script), policy=policy)
     events: list[Event] = []
     pending = sorted(actions)
     for off in range(0, len(audio), chunk):

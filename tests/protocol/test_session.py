@@ -300,3 +300,26 @@ def test_a_weak_tail_after_speech_delays_the_pause_but_only_briefly():
     droning = _end_time(pcm16(floor, tone(1.3), long_tail, tone(1.5, amp=room * 1.41, freq=50)))
     assert tailed - plain == pytest.approx(0.16, abs=0.09), "the pause starts after the unvoiced tail"
     assert droning - plain <= 0.25 + 0.09, "a lasting sound under the VAD never holds the turn open for long"
+
+
+def test_a_turn_right_after_a_model_end_needs_more_evidence():
+    from helpers import TEST_WEIGHTS
+
+    from turnscribe.protocol.eot import FEATURES, EotModel
+    from turnscribe.protocol.session import TurnPolicy
+
+    weights = {**TEST_WEIGHTS, "soon_after_end": -1.5}
+    policy = TurnPolicy(model=EotModel(tuple(weights.get(n, 0.0) for n in FEATURES)))
+    script = "done. done. done. done."
+
+    def second_end_after_speech(gap_s):
+        events, _ = run(pcm16(quiet(0.5), tone(0.8), quiet(gap_s), tone(0.5), quiet(2.5)), script=script,
+                        policy=policy, p=params(eot_threshold=0.9))
+        ends = [e for e in turninfos(events) if e.event is TurnEvent.END_OF_TURN]
+        assert len(ends) == 2, [e.transcript for e in ends]
+        return ends[1].audio_window_end - (0.5 + 0.8 + gap_s + 0.5)  # seconds after its speech stopped
+
+    soon = second_end_after_speech(0.8)   # the speaker went on 0.8 s after the model's end
+    late = second_end_after_speech(2.5)   # a new turn after a real gap
+    assert soon >= late + 0.2, "the same words and silence need more evidence right after an end"
+    assert soon < 1.5, "but the turn still ends"
