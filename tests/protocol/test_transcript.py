@@ -43,3 +43,17 @@ def test_words_never_go_back_in_time():
     tr.update(hyp("one two three four", t0=-0.2))  # the newest decode times its words earlier
     ws = tr.words
     assert all(a.end <= b.start for a, b in zip(ws, ws[1:]))
+
+
+def test_a_reformatted_number_that_adds_speech_replaces_the_committed_groups():
+    tr = TurnTranscript(0.0)
+    first = [Word("The", 0.0, 0.2, 0.9), Word("order", 0.2, 0.5, 0.9), Word("number", 0.5, 0.8, 0.9),
+             Word("is", 0.8, 1.0, 0.9), Word("738.", 1.6, 2.3, 0.9), Word("226.", 3.2, 3.9, 0.9)]
+    tr.update(first)
+    tr.update(first)
+    assert tr.text == "The order number is 738. 226."
+    # the speaker said "19" after a pause; the model now writes the number as one word
+    tr.update([Word("The", 0.0, 0.2, 0.9), Word("order", 0.2, 0.5, 0.9), Word("numbers", 0.5, 0.9, 0.9),
+               Word("738-226-19", 1.6, 5.4, 0.9)])
+    assert tr.text == "The order number is 738-226-19"
+    assert all(a.end <= b.start for a, b in zip(tr.words, tr.words[1:]))

@@ -1,8 +1,10 @@
 """Per-turn transcript bookkeeping: agreed words stay fixed, only the tail may change.
 
 A turn is re-transcribed as it grows. Words that two consecutive hypotheses agree on
-(LocalAgreement-2) are *committed*: they never change again in an ``Update``. The rest of the
-latest hypothesis is the *tail*. Times are stream seconds.
+(LocalAgreement-2) are *committed*: they do not change again in an ``Update``, with one exception:
+when a new hypothesis merges committed words with new speech into a word of its own (a number
+dictated in groups, "738. 226." then "738-226-19"), the merged word replaces them, so the new
+speech is not lost. The rest of the latest hypothesis is the *tail*. Times are stream seconds.
 
 For long turns the ASR window slides: words that end well before the window's new start are
 *frozen* (kept as text and passed as the decoder prompt), so audio and compute stay bounded
@@ -18,6 +20,7 @@ from collections.abc import Sequence
 from turnscribe.engines.base import Word
 
 _PUNCT = re.compile(r"[^\w']+", re.UNICODE)
+REVISE_AFTER_S = 0.15  # a re-formatted word must reach this far past the committed words to revise them
 
 
 def norm_word(text: str) -> str:
@@ -76,8 +79,17 @@ class TurnTranscript:
             boundary = self.committed[-1].end - 0.05
             return [w for w in hyp if w.start >= boundary]
         last = blocks[-1]
-        end_b = last.b + last.size + (len(a) - (last.a + last.size))
-        return list(hyp[min(end_b, len(b)):])
+        end_b = min(last.b + last.size + (len(a) - (last.a + last.size)), len(b))
+        # A word the alignment placed among the committed ones but matched to none of them, and
+        # that runs past the committed words' end, carries new speech: the model re-formatted the
+        # end of the turn ("738. 226." -> "738-226-19"). Those committed words give way to it.
+        matched = {j for m in blocks for j in range(m.b, m.b + m.size)}
+        committed_end = self.committed[-1].end
+        for j in range(end_b):
+            if j not in matched and hyp[j].end > committed_end + REVISE_AFTER_S:
+                self.committed = [w for w in self.committed if w.start < hyp[j].start - 0.05]
+                return list(hyp[j:])
+        return list(hyp[end_b:])
 
     def update(self, hyp: Sequence[Word]) -> None:
         """Take a new hypothesis of the whole window; commit what it agrees on with the last one."""
