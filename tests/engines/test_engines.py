@@ -256,6 +256,21 @@ def test_whisper_no_text_from_non_speech(asr, shared: Path) -> None:
         assert asr.transcribe([r])[0].words == ()
 
 
+@pytest.mark.model
+def test_whisper_keeps_a_spoken_filler_but_not_noise(asr, shared: Path) -> None:
+    """A turn that opens with "Um," and a pause must still yield a word (StartOfTurn needs one)."""
+    labels = {json.loads(line)["path"]: json.loads(line)
+              for line in (shared / "data/turns/labels.jsonl").read_text().splitlines() if line.strip()}
+    for name in ("turns/filler_then_continuation_007.wav", "turns/filler_then_continuation_012.wav"):
+        turn = labels[name]["turns"][0]
+        audio = load(shared / "data" / name)
+        seg = audio[int((turn["start_s"] - 0.3) * SR):int((turn["pauses"][0]["start_s"] + 0.3) * SR)]
+        (res,) = asr.transcribe([AsrRequest(seg)])
+        assert [w.text.strip(".,").lower() for w in res.words] in (["um"], ["uh"]), res.text
+    hum = load(shared / "data/turns/noise_only_brown_hum_056.wav")[: 3 * SR]
+    assert asr.transcribe([AsrRequest(hum)])[0].words == ()
+
+
 # ------------------------------------------------------------------ Silero VAD
 
 

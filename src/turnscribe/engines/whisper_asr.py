@@ -77,6 +77,11 @@ HALLUCINATIONS = frozenset(
 HALLUCINATION_MIN_CONF = 0.5  # a listed phrase survives only with mean word confidence >= this ...
 HALLUCINATION_MAX_NO_SPEECH = 0.5  # ... and no_speech_prob <= this (real short answers: conf 0.55-0.85,
 # no_speech 0.07-0.3; tiny.en's "you"/"Thank you." on noise/music/hum: conf < 0.1, no_speech > 0.75)
+# A lone filler ("Um.") is how many users start a turn (and barge in). Alignment gives it a low word
+# confidence (0.1-0.5 measured), so it is kept on the decoder's own no-speech probability instead:
+# on the filler-led turn clips 0.07-0.26, on noise and music Whisper's inventions sit above 0.75.
+FILLER_PHRASES = frozenset({"um", "uh", "hmm", "mm", "ah", "er", "erm", "uhm", "mhm"})
+FILLER_MAX_NO_SPEECH = 0.3
 LOW_CONF_MAX = 0.35  # whole result dropped if mean word confidence is below this and ...
 LOW_CONF_NO_SPEECH = 0.3  # ... no_speech_prob is above this
 # ---------------------------------------------------------------- word timing refinement
@@ -421,4 +426,6 @@ class WhisperAsr:
         classic = phrase in HALLUCINATIONS and (
             conf < HALLUCINATION_MIN_CONF or p.no_speech > HALLUCINATION_MAX_NO_SPEECH
         )
+        if phrase in FILLER_PHRASES and p.no_speech <= FILLER_MAX_NO_SPEECH:
+            classic = unsure = False
         p.words = [] if silence or unsure or classic else kept

@@ -91,8 +91,8 @@ class EotModel:
     # fitted by `turnscribe eval calibrate --data ../shared/data` (defaults: neg-weight 3, L2 1, points
     # up to 1.5 s into a pause) on the labelled turn clips
     weights: tuple[float, ...] = (
-        -2.5715, 1.3978, 0.6448, 1.3907, 0.9466, 0.2856, 1.0712, 1.1811,
-        1.2527, -1.1543, -5.2179, -0.8169, 0.1139, 2.5029, -4.0119, 3.6922, -2.3252, -0.3456, -1.5)
+        -2.5076, 1.399, 0.6405, 1.3917, 0.9715, 0.2847, 1.078, 1.1279,
+        1.2483, -1.2628, -5.2249, -1.3786, 0.1061, 2.5067, -3.9934, 3.6953, -2.3732, -0.6019, -1.5)
 
     def probability(self, x: Sequence[float]) -> float:
         z = sum(w * v for w, v in zip(self.weights, x))
