@@ -53,6 +53,8 @@ def test_feature_vector_matches_names_and_uses_the_first_acoustic_answer():
     assert named["silence_0.9"] == 0.0
     assert named["acoustic"] > 2.0, "logit of the first answer (0.9), not the later 0.1"
     assert named["unsure"] == 0.0
+    assert named["late_push"] == pytest.approx(0.5), "halfway up the 0.65-0.85 s ramp"
+    assert dict(zip(FEATURES, features(Cues(2.0, (0.9,), words("Hello there.")))))["late_push"] == 1.0
 
 
 def test_unsure_words_flag_doubtful_text():

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from turnscribe.engines.base import Word
-from turnscribe.protocol.eot import FEATURES, SOON_AFTER_END_WEIGHT, Cues, EotModel, features
+from turnscribe.protocol.eot import FEATURES, LATE_PUSH_WEIGHT, SOON_AFTER_END_WEIGHT, Cues, EotModel, features
 from turnscribe.protocol.params import ListenParams, Thresholds
 from turnscribe.protocol.session import TurnPolicy
 
@@ -106,6 +106,7 @@ def points(clip: Rec) -> list[tuple[float, int, tuple[float, ...]]]:
 
 
 SOON = FEATURES.index("soon_after_end")
+PUSH = FEATURES.index("late_push")
 
 
 def fit_clips(clips: Sequence[Rec], *, l2: float = 1.0, neg_weight: float = 3.0,
@@ -115,8 +116,10 @@ def fit_clips(clips: Sequence[Rec], *, l2: float = 1.0, neg_weight: float = 3.0,
     pts = [p for c in clips for p in points(c) if p[2][1] <= max_silence]
     X = np.array([x for _, _, x in pts])
     y = np.array([yy for _, yy, _ in pts], dtype=float)
+    X[:, [SOON, PUSH]] = 0.0  # the priors are added after the fit, not fitted
     w = fit(X, y, l2=l2, neg_weight=neg_weight)
-    w[SOON] = SOON_AFTER_END_WEIGHT  # a prior: the replays never contain a premature end
+    w[SOON] = SOON_AFTER_END_WEIGHT  # the replays never contain a premature end
+    w[PUSH] = LATE_PUSH_WEIGHT       # latency, which the likelihood does not weigh
     return w
 
 

@@ -55,12 +55,18 @@ seventy eighty ninety hundred thousand""".split())
 
 FEATURES = ("bias", "silence", "silence_0.3", "silence_0.6", "silence_0.9", "acoustic", "acoustic_high",
             "terminal", "question", "comma", "continuation", "filler", "number_tail", "answer", "digits_open",
-            "digits_whole", "list_open", "unsure", "soon_after_end")
+            "digits_whole", "list_open", "unsure", "soon_after_end", "late_push")
 # A turn that starts within this long of the previous turn's last speech, when the model ended that
 # turn, is most likely the same speaker going on after a premature end: ask for more evidence.
 # The weight is a prior, not fitted: calibration replays end every turn by hand, after the pause.
 SOON_AFTER_END_S = 1.5
-SOON_AFTER_END_WEIGHT = -1.5
+SOON_AFTER_END_WEIGHT = -2.0
+# Latency prior: the fitted curve balances cut-offs against all turn ends alike; the ends it leaves
+# waiting past ~0.8 s are the ones users notice most. A ramp from 0 to 1 between these silences,
+# with a fixed weight, moves them earlier; the labelled intra-turn pauses that reach this far all
+# carry a strong hold cue (a trailing "for", an open digit group) and stay below the thresholds.
+LATE_PUSH_S = (0.65, 0.85)
+LATE_PUSH_WEIGHT = 0.75
 UNSURE_BELOW = 0.6  # mean word confidence of the last two words below this: the text cues are doubtful
 # Silence enters as a piecewise-linear curve: seconds of silence plus hinges max(silence - k, 0).
 # Pauses inside a turn are mostly 0.4-1.5 s long, so each stretch of silence gets its own slope.
@@ -92,7 +98,7 @@ class EotModel:
     # up to 1.5 s into a pause) on the labelled turn clips
     weights: tuple[float, ...] = (
         -2.5076, 1.399, 0.6405, 1.3917, 0.9715, 0.2847, 1.078, 1.1279,
-        1.2483, -1.2628, -5.2249, -1.3786, 0.1061, 2.5067, -3.9934, 3.6953, -2.3732, -0.6019, -1.5)
+        1.2483, -1.2628, -5.2249, -1.3786, 0.1061, 2.5067, -3.9934, 3.6953, -2.3732, -0.6019, -2.0, 0.75)
 
     def probability(self, x: Sequence[float]) -> float:
         z = sum(w * v for w, v in zip(self.weights, x))
@@ -162,7 +168,8 @@ def features(cues: Cues) -> tuple[float, ...]:
     ac = logit(a[0]) if a else 0.0
     return (1.0, s, *(max(s - k, 0.0) for k in SILENCE_KNOTS), ac, max(ac - ACOUSTIC_HIGH, 0.0),
             *text_features(cues.transcript),
-            float(unsure), float(cues.soon_after_end))
+            float(unsure), float(cues.soon_after_end),
+            min(max((s - LATE_PUSH_S[0]) / (LATE_PUSH_S[1] - LATE_PUSH_S[0]), 0.0), 1.0))
 
 
 def fuse(cues: Cues, model: EotModel = EotModel()) -> float:
