@@ -323,3 +323,37 @@ def test_a_turn_right_after_a_model_end_needs_more_evidence():
     late = second_end_after_speech(2.5)   # a new turn after a real gap
     assert soon >= late + 0.2, "the same words and silence need more evidence right after an end"
     assert soon < 1.5, "but the turn still ends"
+
+
+class _ReformattingAsr:
+    """Scripted ASR whose decode merges everything said into one word, like Whisper writing a
+    dictated number as "601-448" and, once more digits follow, "601-448-9723"."""
+
+    multilingual = False
+
+    def __init__(self):
+        self.inner = fake_engines().asr
+
+    def transcribe(self, batch):
+        out = []
+        for res in self.inner.transcribe(batch):
+            ws = res.words
+            if ws:
+                merged = "-".join(str(600 + i) for i in range(len(ws))) + "."
+                ws = (type(ws[0])(merged, ws[0].start, ws[-1].end, 0.9),)
+            out.append(dataclasses.replace(res, words=ws))
+        return out
+
+
+def test_a_reformatted_decode_that_reaches_past_the_eager_words_is_a_resume():
+    eng = dataclasses.replace(fake_engines(), asr=_ReformattingAsr())
+    audio = pcm16(quiet(0.5), tone(1.0), quiet(0.3), tone(1.0), quiet(3.0))
+    s = Session(params(eager_eot_threshold=0.3, eot_threshold=0.97), eng, policy=TEST_POLICY)
+    s.receive_audio(audio)
+    s.receive_eof()
+    ti = turninfos(s.events_to_send())
+    ev = [e.event.value for e in ti if e.event is not TurnEvent.UPDATE]
+    assert ev[:3] == ["StartOfTurn", "EagerEndOfTurn", "TurnResumed"], ev
+    end = next(e for e in ti if e.event is TurnEvent.END_OF_TURN)
+    eager = next(e for e in ti if e.event is TurnEvent.EAGER_END_OF_TURN)
+    assert len(end.transcript) > len(eager.transcript), "the EndOfTurn carries the digits said after the eager end"

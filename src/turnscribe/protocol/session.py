@@ -45,11 +45,12 @@ from turnscribe.protocol.events import (
 from turnscribe.protocol.formatting import format_words
 from turnscribe.protocol.keyterms import apply_keyterms
 from turnscribe.protocol.params import LANGUAGES, ListenParams
-from turnscribe.protocol.transcript import TurnTranscript, monotone
+from turnscribe.protocol.transcript import TurnTranscript, monotone, norm_word
 from turnscribe.protocol.turns import Signal, TurnMachine, TurnState
 
 FRAME = 1280               # 80 ms at 16 kHz
 FRAMES_PER_TICK = 3        # one TurnInfo per 240 ms of audio (§6.1)
+RESUME_REACH_S = 0.15      # a changed decode must reach this far past the eager words to be a resume
 DC_RATE = 0.05             # per-frame update of the DC estimate (time constant ~1.6 s)
 
 
@@ -373,15 +374,27 @@ class Session:
         assert self._transcript is not None
         words = self._refresh(final=final)
         if self.machine.state is TurnState.AWAITING_END:
-            # resumed only when words begin after the eager transcript (a cough is not a resume)
-            eager_end = self._eager_words[-1].end if self._eager_words else self._transcript.window_start
-            if not any(w.start > eager_end + 0.05 for w in words):
+            if not self._resumed(words):
                 return TurnEvent.UPDATE
             self._eager_words = None
             self._transcript.update(words)
             return self.machine.fire(Signal.RESUME)
         self._transcript.update(words)
         return TurnEvent.UPDATE
+
+    def _resumed(self, words: tuple[Word, ...]) -> bool:
+        """After an eager end, did the speaker go on? Yes when words begin after the eager
+        transcript, or when the new decode says something else and reaches past it (a number
+        re-formatted with the digits that followed: "601-448." then "601-448-9723"). A cough
+        neither adds words nor changes them."""
+        assert self._transcript is not None
+        eager = self._eager_words or ()
+        eager_end = eager[-1].end if eager else self._transcript.window_start
+        if any(w.start > eager_end + 0.05 for w in words):
+            return True
+        in_window = eager[len(self._transcript.frozen):]  # the decode covers the window only
+        changed = [norm_word(w.text) for w in words] != [norm_word(w.text) for w in in_window]
+        return changed and any(w.end > eager_end + RESUME_REACH_S for w in words)
 
     # ------------------------------------------------------------------ end decisions (80 ms)
 
