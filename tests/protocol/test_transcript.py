@@ -57,3 +57,12 @@ def test_a_reformatted_number_that_adds_speech_replaces_the_committed_groups():
                Word("738-226-19", 1.6, 5.4, 0.9)])
     assert tr.text == "The order number is 738-226-19"
     assert all(a.end <= b.start for a, b in zip(tr.words, tr.words[1:]))
+
+
+def test_a_reformatted_word_that_starts_a_little_later_still_replaces_the_groups_it_covers():
+    tr = TurnTranscript(0.0)
+    first = [Word("is", 0.8, 1.1, 0.9), Word("601-448.", 1.2, 3.0, 0.9)]
+    tr.update(first)
+    tr.update(first)
+    tr.update([Word("is", 0.8, 1.05, 0.9), Word("601-448-9723.", 1.35, 5.0, 0.9)])  # timing jitter
+    assert tr.text == "is 601-448-9723."

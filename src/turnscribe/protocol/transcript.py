@@ -87,7 +87,7 @@ class TurnTranscript:
         committed_end = self.committed[-1].end
         for j in range(end_b):
             if j not in matched and hyp[j].end > committed_end + REVISE_AFTER_S:
-                self.committed = [w for w in self.committed if w.start < hyp[j].start - 0.05]
+                self.committed = [w for w in self.committed if (w.start + w.end) / 2 < hyp[j].start]
                 return list(hyp[j:])
         return list(hyp[end_b:])
 
