@@ -7,7 +7,7 @@ Turn v3.2 at two kinds of point, 0.15 s after the speech stops (where the sessio
 - the turn's real end (the speaker is done).
 
 The audio runs from 0.3 s before the turn to that point, once with the turn's earlier pauses kept
-whole (baseline) and once with each cut to 150 ms (what the session sends). It prints and writes
+whole (baseline) and once with each cut to 150 ms by the session's own ``shorten_pauses``. It prints and writes
 the mean P(complete) per group and the AUC (P that a random end outscores a random pause).
 
     python benchmarks/smart_turn_pauses.py --data ../shared/data [--out results/smart-turn-pauses.json]
@@ -24,6 +24,7 @@ import numpy as np
 
 from turnscribe.engines.base import TurnRequest
 from turnscribe.engines.smart_turn import SmartTurn
+from turnscribe.protocol.session import shorten_pauses
 
 RATE = 16000
 ASK_AFTER_S = 0.15
@@ -37,16 +38,15 @@ def read_wav(path: Path) -> np.ndarray:
 
 
 def turn_audio(audio: np.ndarray, turn: dict, until: float, keep: float | None) -> np.ndarray:
-    """From 0.3 s before the turn up to ``until``; earlier pauses cut to ``keep`` s (None: whole)."""
-    pos = max(0.0, turn["start_s"] - 0.3)
-    pieces = []
-    for p in turn.get("pauses", []):
-        if keep is None or p["end_s"] > until - 0.05:
-            continue
-        pieces.append(audio[int(pos * RATE):int((p["start_s"] + keep) * RATE)])
-        pos = p["end_s"]
-    pieces.append(audio[int(pos * RATE):int(until * RATE)])
-    return np.concatenate(pieces)
+    """From 0.3 s before the turn up to ``until``; earlier pauses cut to ``keep`` s as the session
+    does (``shorten_pauses``), or kept whole (None)."""
+    start = int(max(0.0, turn["start_s"] - 0.3) * RATE)
+    seg = audio[start:int(until * RATE)]
+    if keep is None:
+        return seg
+    gaps = [(int(p["start_s"] * RATE) - start, int(p["end_s"] * RATE) - start)
+            for p in turn.get("pauses", []) if p["end_s"] <= until - 0.05]
+    return shorten_pauses(seg, gaps, int(keep * RATE))
 
 
 def auc(pos: list[float], neg: list[float]) -> float:

@@ -357,3 +357,13 @@ def test_a_reformatted_decode_that_reaches_past_the_eager_words_is_a_resume():
     end = next(e for e in ti if e.event is TurnEvent.END_OF_TURN)
     eager = next(e for e in ti if e.event is TurnEvent.EAGER_END_OF_TURN)
     assert len(end.transcript) > len(eager.transcript), "the EndOfTurn carries the digits said after the eager end"
+
+
+def test_shorten_pauses_keeps_the_release_and_the_onset_of_each_long_pause():
+    from turnscribe.protocol.session import shorten_pauses
+
+    x = np.arange(100, dtype=np.float32)
+    # pauses at 20..60 (long) and 70..75 (shorter than keep); keep 9 samples = 6 head + 3 tail
+    y = shorten_pauses(x, [(20, 60), (70, 75)], 9)
+    assert y.tolist() == [*range(0, 26), *range(57, 100)]
+    assert shorten_pauses(x, [(-50, -10)], 9).tolist() == x.tolist(), "a pause before the audio is ignored"

@@ -22,6 +22,7 @@ Invariants (flux-protocol.md §5–§7):
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,6 +79,23 @@ def _levels_db(audio: Audio, chunk: int) -> np.ndarray:
     """RMS level (dBFS) of each ``chunk``-sample piece of ``audio``."""
     x = audio[: len(audio) // chunk * chunk].reshape(-1, chunk).astype(np.float64)
     return 10.0 * np.log10(np.mean(x * x, axis=1) + 1e-12)
+
+
+def shorten_pauses(audio: Audio, gaps: Iterable[tuple[int, int]], keep: int) -> Audio:
+    """``audio`` with each pause longer than ``keep`` samples cut down to ``keep``: its first two
+    thirds (the phrase's release) and its last third. ``gaps`` are (start, stop) sample offsets
+    into ``audio``, in order; parts before the audio or overlapping a cut are skipped."""
+    head = keep * 2 // 3
+    pieces, pos = [], 0
+    for a, b in gaps:
+        if b <= pos or b - a <= keep:
+            continue
+        a = max(a, pos)
+        if b - a > keep:
+            pieces.append(audio[pos:a + head])
+            pos = b - (keep - head)
+    pieces.append(audio[pos:])
+    return np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
 
 
 class _AudioRing:
@@ -444,22 +462,13 @@ class Session:
         return float(p)
 
     def _turn_audio_for_acoustic(self, start: int) -> Audio:
-        """The turn's audio up to now with its earlier pauses shortened to ``acoustic_gap_s``
-        (the current pause is kept whole), closer to the single utterances Smart Turn was trained
-        on: long silences inside its 8 s window read as a turn trailing off
+        """The turn's audio up to now with its earlier pauses shortened (``shorten_pauses``; the
+        current pause is kept whole): closer to the single utterances Smart Turn was trained on,
+        since long silences inside its 8 s window read as a turn trailing off
         (``benchmarks/smart_turn_pauses.py`` measures the effect)."""
-        keep = int(self.policy.acoustic_gap_s * SAMPLE_RATE)
-        head = keep * 2 // 3  # the pause's start carries the phrase's release; keep more of it
-        pieces, pos = [], start
-        for a, b in self._gaps:
-            if b <= pos or b - a <= keep:
-                continue
-            a = max(a, pos)
-            if b - a > keep:
-                pieces.append(self._ring.slice(pos, a + head))
-                pos = b - (keep - head)
-        pieces.append(self._ring.slice(pos, self._ring.end))
-        audio = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+        audio = self._ring.slice(start, self._ring.end)
+        gaps = [(a - start, b - start) for a, b in self._gaps]
+        audio = shorten_pauses(audio, gaps, int(self.policy.acoustic_gap_s * SAMPLE_RATE))
         return audio[-int(8.0 * SAMPLE_RATE):]
 
     def _cues(self) -> Cues:
