@@ -423,9 +423,8 @@ class WhisperAsr:
         silence = p.no_speech > NO_SPEECH_PROB_MAX and p.score < LOGPROB_MIN
         unsure = conf < LOW_CONF_MAX and p.no_speech > LOW_CONF_NO_SPEECH
         phrase = _norm_phrase(" ".join(w.text for w in kept))
-        classic = phrase in HALLUCINATIONS and (
+        spoken_filler = phrase in FILLER_PHRASES and p.no_speech <= FILLER_MAX_NO_SPEECH  # (never `unsure`)
+        classic = phrase in HALLUCINATIONS and not spoken_filler and (
             conf < HALLUCINATION_MIN_CONF or p.no_speech > HALLUCINATION_MAX_NO_SPEECH
         )
-        if phrase in FILLER_PHRASES and p.no_speech <= FILLER_MAX_NO_SPEECH:
-            classic = unsure = False
         p.words = [] if silence or unsure or classic else kept
