@@ -67,6 +67,15 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--asr-model", default="tiny.en+base",
                    help="speech model: tiny.en+base (default: partials tiny.en, finals base), base, tiny.en")
     p.add_argument("--workers", type=int, default=8, help="threads that run stream processing")
+    p.add_argument("--scheduler", choices=("batched", "inline"), default="batched",
+                   help="batched: one set of models shared through the batching scheduler (default); "
+                        "inline: each session calls the models itself (the baseline for bench load)")
+    p.add_argument("--max-streams", type=int, default=Settings.max_streams,
+                   help="concurrent streams admitted; more are refused with HTTP 503 (0 = no limit)")
+    p.add_argument("--max-lag", type=float, default=Settings.max_lag_s,
+                   help="seconds a stream may fall behind real time before it is closed with an Error")
+    p.add_argument("--compute-threads", type=int, default=Settings.compute_threads,
+                   help="scheduler threads that run the models (one per core)")
     p.add_argument("--log-level", default="INFO")
 
 
@@ -90,7 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError as exc:
             parser.error(f"cannot read the API key file: {exc}")
         settings = Settings(host=args.host, port=args.port, api_keys=keys, idle_timeout_s=args.idle_timeout,
-                            engine=args.engine, asr_model=args.asr_model, workers=args.workers)
+                            engine=args.engine, asr_model=args.asr_model, workers=args.workers,
+                            scheduler=args.scheduler, max_streams=args.max_streams, max_lag_s=args.max_lag,
+                            compute_threads=args.compute_threads)
         asyncio.run(_serve(settings))
         return 0
     return int(args.func(args))
