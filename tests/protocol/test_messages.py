@@ -25,7 +25,7 @@ def test_known_types(text, cls):
 
 @pytest.mark.parametrize("doc", [
     {"numerals": "true"}, {"profanity_filter": 1}, {"features": {}}, {"thresholds": [0.7]},
-    {"thresholds": {"eot": 0.7}}])
+    {"thresholds": {"eot": 0.7}}, {"redact_usage": "true"}, {"redact_usage": 1}, {"redact_usage": []}])
 def test_configure_schema_violations_are_fatal(doc):
     with pytest.raises(UnparsableMessage):
         m.parse_client_message(json.dumps({"type": "Configure", **doc}))
@@ -68,3 +68,14 @@ def test_language_hints_on_multi():
     assert configure(p, language_hints=["es-MX", "fr"]).language_hints == ("es", "fr")
     with pytest.raises(ConfigureRejected):
         configure(p, language_hints=["klingon"])
+
+
+def test_configure_redact_usage():
+    p = ListenParams(keyterms=("Jane Doe",))
+    q = configure(p, redact_usage=True)
+    assert q.redact_usage and q.keyterms == ("Jane Doe",)
+    assert configure(q, keyterms=["kiwi"]).redact_usage, "omitted: stays on"
+    assert configure(q, redact_usage=None).redact_usage, "null = not supplied"
+    assert not configure(q, redact_usage=False).redact_usage
+    with pytest.raises(ConfigureRejected):
+        configure(p, redact_usage=True, thresholds={"eot_threshold": 0.2})

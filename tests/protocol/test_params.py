@@ -5,7 +5,7 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 
 from turnscribe.errors import BadRequest
-from turnscribe.protocol.params import parse_listen_params
+from turnscribe.protocol.params import REDACTED, ListenParams, parse_listen_params, redacted
 
 
 def parse(**q):
@@ -20,7 +20,7 @@ def test_defaults():
     assert p.model == "flux-general-en" and p.encoding == "linear16" and p.sample_rate == 16000
     assert p.thresholds.eot_threshold == 0.7 and p.thresholds.eager_eot_threshold is None
     assert p.thresholds.eot_timeout_ms == 5000
-    assert p.keyterms == () and not p.numerals and not p.multilingual
+    assert p.keyterms == () and not p.numerals and not p.multilingual and not p.redact_usage
 
 
 @pytest.mark.parametrize("q,needle", [
@@ -44,6 +44,9 @@ def test_defaults():
     ({"keyterm": [f"t{i}" for i in range(101)]}, "at most 100"),
     ({"keyterm": ""}, "non-empty"),
     ({"numerals": "maybe"}, "true or false"),
+    ({"redact_usage": "yes"}, "redact_usage must be true or false"),
+    ({"redact_usage": ""}, "redact_usage must be true or false"),
+    ({"redact_usage": ["true", "false"]}, "only be given once"),
     ({"redact": "pci"}, "redact must be one of"),
     ({"interim_results": "true"}, "unknown parameter 'interim_results'"),
     ({"tag": "x" * 129}, "128"),
@@ -75,3 +78,16 @@ def test_range_edges_accepted():
     p = parse(eot_threshold="1.0", eager_eot_threshold="0.3", eot_timeout_ms="500")
     assert p.thresholds.eot_threshold == 1.0 and p.thresholds.eager_eot_threshold == 0.3
     assert parse(eot_threshold="0.5", eot_timeout_ms="60000").thresholds.eot_timeout_ms == 60000
+
+
+@pytest.mark.parametrize("raw,expected", [("true", True), ("TRUE", True), ("false", False)])
+def test_redact_usage(raw, expected):
+    p = parse(redact_usage=raw, keyterm="Jane Doe", tag="patient-42")
+    assert p.redact_usage is expected
+    assert p.keyterms == ("Jane Doe",) and p.tags == ("patient-42",), "only usage/logs are redacted"
+
+
+def test_redacted_texts_for_usage_and_logs():
+    assert redacted(ListenParams(), ["Jane Doe", "x"]) == ("Jane Doe", "x")
+    assert redacted(ListenParams(redact_usage=True), ["Jane Doe", "x"]) == (REDACTED, REDACTED)
+    assert REDACTED == "[REDACTED]"

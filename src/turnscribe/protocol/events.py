@@ -110,7 +110,7 @@ def _configure_success(ev: ConfigureSuccess) -> dict[str, Any]:
     if p.thresholds.eager_eot_threshold is not None:
         thresholds["eager_eot_threshold"] = p.thresholds.eager_eot_threshold
     doc: dict[str, Any] = {"thresholds": thresholds, "keyterms": list(p.keyterms), "numerals": p.numerals,
-                           "profanity_filter": p.profanity_filter}
+                           "profanity_filter": p.profanity_filter, "redact_usage": p.redact_usage}
     if p.multilingual:
         doc["language_hints"] = list(p.language_hints)
     return doc

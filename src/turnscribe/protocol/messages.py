@@ -3,7 +3,7 @@
 Invariants:
 - ``parse_client_message`` returns a frozen message object or raises ``UnparsableMessage``
   (not JSON, not an object, no string ``type``, or a Configure that breaks the schema: an
-  unknown field or a non-boolean ``numerals``/``profanity_filter``; §7.2, §7.6).
+  unknown field or a non-boolean ``numerals``/``profanity_filter``/``redact_usage``; §7.2, §7.6).
 - A JSON object with an unknown ``type`` parses to ``UnknownMessage`` (→ Warning, §7.6).
 - ``apply_configure`` is atomic: it returns new params or raises ``ConfigureRejected`` and
   changes nothing (value problems, §7.2).
@@ -26,7 +26,9 @@ from turnscribe.protocol.params import (
     validate_thresholds,
 )
 
-_CONFIGURE_FIELDS = {"type", "thresholds", "keyterms", "language_hints", "numerals", "profanity_filter"}
+_CONFIGURE_FIELDS = {"type", "thresholds", "keyterms", "language_hints", "numerals", "profanity_filter",
+                     "redact_usage"}
+_BOOL_FIELDS = ("numerals", "profanity_filter", "redact_usage")
 _THRESHOLD_FIELDS = {"eot_threshold", "eager_eot_threshold", "eot_timeout_ms"}
 
 
@@ -59,6 +61,7 @@ class Configure:
     language_hints: Any = None
     numerals: bool | None = None
     profanity_filter: bool | None = None
+    redact_usage: bool | None = None
 
 
 ClientMessage = CloseStream | ForceEndTurn | KeepAlive | UnknownMessage | Configure
@@ -87,7 +90,7 @@ def _parse_configure(doc: dict[str, Any]) -> Configure:
     unknown = sorted(set(doc) - _CONFIGURE_FIELDS)
     if unknown:
         raise UnparsableMessage(f"Configure has unknown field(s): {', '.join(unknown)}")
-    for name in ("numerals", "profanity_filter"):
+    for name in _BOOL_FIELDS:
         if doc.get(name) is not None and not isinstance(doc[name], bool):
             raise UnparsableMessage(f"Configure.{name} must be a JSON boolean")
     thresholds = doc.get("thresholds")
@@ -105,6 +108,7 @@ def _parse_configure(doc: dict[str, Any]) -> Configure:
         language_hints=doc.get("language_hints"),
         numerals=doc.get("numerals"),
         profanity_filter=doc.get("profanity_filter"),
+        redact_usage=doc.get("redact_usage"),
     )
 
 
@@ -142,4 +146,6 @@ def apply_configure(params: ListenParams, msg: Configure) -> ListenParams:
         changes["numerals"] = msg.numerals
     if msg.profanity_filter is not None:
         changes["profanity_filter"] = msg.profanity_filter
+    if msg.redact_usage is not None:
+        changes["redact_usage"] = msg.redact_usage
     return params.with_changes(**changes)

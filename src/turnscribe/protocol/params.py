@@ -26,13 +26,14 @@ EAGER_RANGE = (0.3, 0.9)
 TIMEOUT_RANGE = (500, 60000)
 MAX_KEYTERMS = 100
 MAX_TAG_CHARS = 128
+REDACTED = "[REDACTED]"
 
 DEFAULT_EOT = 0.7
 DEFAULT_TIMEOUT_MS = 5000
 
 _REPEATABLE = {"keyterm", "language_hint", "tag", "redact"}
 _SINGLE = {"model", "encoding", "sample_rate", "eot_threshold", "eager_eot_threshold", "eot_timeout_ms",
-           "numerals", "profanity_filter", "mip_opt_out"}
+           "numerals", "profanity_filter", "mip_opt_out", "redact_usage"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class ListenParams:
     redact: tuple[str, ...] = ()
     mip_opt_out: bool = False
     tags: tuple[str, ...] = ()
+    redact_usage: bool = False  # client-supplied text (keyterms, tags) → REDACTED in usage/logs
 
     @property
     def multilingual(self) -> bool:
@@ -129,6 +131,12 @@ def validate_keyterms(terms: Iterable[object]) -> tuple[str, ...]:
     if len(out) > MAX_KEYTERMS:
         raise ValueError(f"at most {MAX_KEYTERMS} keyterms are allowed, got {len(out)}")
     return tuple(out)
+
+
+def redacted(params: ListenParams, texts: Iterable[str]) -> tuple[str, ...]:
+    """``texts`` as they may appear in usage records and logs: each one ``REDACTED`` under
+    ``redact_usage`` (flux-protocol.md §2.1), otherwise unchanged."""
+    return tuple(REDACTED if params.redact_usage else t for t in texts)
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -223,4 +231,5 @@ def _parse(pairs: list[tuple[str, str]]) -> ListenParams:
         redact=tuple(dict.fromkeys(multi["redact"])),
         mip_opt_out=_bool("mip_opt_out", single["mip_opt_out"]) if "mip_opt_out" in single else False,
         tags=tuple(multi["tag"]),
+        redact_usage=_bool("redact_usage", single["redact_usage"]) if "redact_usage" in single else False,
     )
