@@ -1,8 +1,9 @@
 """The HTTP/WebSocket edge: routing, authentication, handshake validation (flux-protocol.md §2–§4).
 
-One port serves ``/v2/listen`` (WebSocket), ``/healthz`` (process alive) and ``/readyz``
-(models loaded). Every refused handshake gets the wire form of §4.2 — status, ``dg-error``,
-``dg-request-id`` and a JSON body — and is never upgraded.
+One port serves ``/v2/listen`` (WebSocket), ``/healthz`` (process alive), ``/readyz``
+(models loaded) and ``/metrics`` (Prometheus text, turnscribe/metrics.py). Every refused
+handshake gets the wire form of §4.2 — status, ``dg-error``, ``dg-request-id`` and a JSON
+body — is never upgraded, and counts in ``turnscribe_streams_refused_total{reason}``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from websockets.typing import Subprotocol
 from turnscribe.config import Settings
 from turnscribe.engines.base import Engines
 from turnscribe.errors import HandshakeError, NotFound, Unauthorized
+from turnscribe.metrics import Metrics
 from turnscribe.protocol.params import ListenParams, parse_listen_params
 
 log = logging.getLogger("turnscribe.server")
@@ -44,6 +46,7 @@ class AppState:
     load_error: str | None = None
     streams: int = 0
     draining: asyncio.Event = field(default_factory=asyncio.Event)
+    metrics: Metrics = field(default_factory=Metrics)
 
     @property
     def ready(self) -> bool:
@@ -117,6 +120,12 @@ def make_process_request(state: AppState) -> Callable[[ServerConnection, Request
         url = urlsplit(request.path)
         if url.path == "/healthz":
             return _json_response(200, {"status": "ok"})
+        if url.path == "/metrics":
+            body, content_type = state.metrics.render()
+            headers = Headers()
+            headers["Content-Type"] = content_type
+            headers["Content-Length"] = str(len(body))
+            return Response(200, "OK", headers, body)
         if url.path == "/readyz":
             if state.ready:
                 return _json_response(200, {"status": "ready", "engines": state.engines.names if state.engines
@@ -130,14 +139,19 @@ def make_process_request(state: AppState) -> Callable[[ServerConnection, Request
             connection.params = parse_listen_params(parse_qsl(url.query, keep_blank_values=True))
         except HandshakeError as exc:
             log.info("refused handshake %s: %s %s", request_id, exc.status, exc)
+            state.metrics.stream_refused("auth" if isinstance(exc, Unauthorized)
+                                         else "not_found" if isinstance(exc, NotFound) else "bad_request")
             return error_response(exc.status, exc.err_code, str(exc), request_id)
         if state.draining.is_set():
+            state.metrics.stream_refused("draining")
             return error_response(503, "SERVICE_UNAVAILABLE", "The server is shutting down; connect to "
                                   "another replica.", request_id)
         if not state.ready:
+            state.metrics.stream_refused("loading")
             return error_response(503, "SERVICE_UNAVAILABLE", "Models are still loading; retry shortly.",
                                   request_id)
         if "upgrade" not in request.headers.get("Connection", "").lower():
+            state.metrics.stream_refused("not_websocket")
             return error_response(426, "Bad Request", "This endpoint only speaks WebSocket.", request_id)
         return None
 
