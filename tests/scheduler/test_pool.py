@@ -1,0 +1,246 @@
+"""The worker pool with real threads and a trivial runner (doubles numbers)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable, Iterator, Sequence
+
+import pytest
+
+from turnscribe.scheduler import Batch, Dropped, Job, LaneConfig, Overloaded, WorkerPool
+
+WAIT = 2.0      # generous upper bound for an event that should come within milliseconds
+
+LANES = {
+    "quick": LaneConfig(priority=0, max_batch=4, max_wait_s=0.0, capacity=64),
+    "gather": LaneConfig(priority=1, max_batch=8, max_wait_s=0.2, capacity=64),
+    "single": LaneConfig(priority=0, max_batch=1, max_wait_s=0.0, capacity=64),
+    "four": LaneConfig(priority=0, max_batch=4, max_wait_s=60.0, capacity=64),      # ready only when full
+    "stale": LaneConfig(priority=2, max_batch=4, max_wait_s=60.0, capacity=4, droppable=True, max_age_s=0.05),
+    "parked": LaneConfig(priority=1, max_batch=100, max_wait_s=60.0, capacity=2),   # never ready in a test
+}
+
+Outcome = int | Dropped | BaseException
+
+
+def lane_config(key: Hashable) -> LaneConfig:
+    assert isinstance(key, str)
+    return LANES[key]
+
+
+def double(batch: Batch[int]) -> list[int]:
+    return [2 * job.payload for job in batch.jobs]
+
+
+def job(lane: str, payload: int, stream: str = "s", generation: int = 0,
+        key: Hashable | None = None) -> Job[int]:
+    return Job(lane=lane, stream_id=stream, generation=generation, payload=payload, supersede_key=key)
+
+
+class Outcomes:
+    """A ``done`` callback that records every call and signals when ``expected`` have arrived."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.calls: list[tuple[Job[int], Outcome, str]] = []
+        self.lock = threading.Lock()
+        self.all_in = threading.Event()
+
+    def __call__(self, job: Job[int], outcome: Outcome) -> None:
+        with self.lock:
+            self.calls.append((job, outcome, threading.current_thread().name))
+            if len(self.calls) >= self.expected:
+                self.all_in.set()
+
+    def by_payload(self) -> dict[int, Outcome]:
+        with self.lock:
+            return {j.payload: o for j, o, _ in self.calls}
+
+
+@pytest.fixture
+def make_pool() -> Iterator[Callable[..., WorkerPool[int, int]]]:
+    pools: list[WorkerPool[int, int]] = []
+
+    def make(runner: Callable[[Batch[int]], Sequence[int]] = double, **kwargs: object) -> WorkerPool[int, int]:
+        pool: WorkerPool[int, int] = WorkerPool(lane_config, runner, **kwargs)  # type: ignore[arg-type]
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        pool.close(timeout=WAIT)
+
+
+def test_every_result_reaches_done_exactly_once(make_pool: Callable[..., WorkerPool[int, int]]) -> None:
+    pool = make_pool(threads=3)
+    done = Outcomes(50)
+    for i in range(50):
+        pool.submit(job("quick", i), done)
+    assert done.all_in.wait(WAIT)
+    pool.close(timeout=WAIT)
+    assert len(done.calls) == 50
+    assert done.by_payload() == {i: 2 * i for i in range(50)}
+    assert all(name.startswith("turnscribe-scheduler") for _, _, name in done.calls)
+
+
+def test_concurrent_submits_share_a_batch(make_pool: Callable[..., WorkerPool[int, int]]) -> None:
+    sizes: list[int] = []
+    pool = make_pool(on_batch=lambda batch, seconds: sizes.append(len(batch.jobs)))
+    done = Outcomes(8)
+    start = threading.Barrier(4)
+
+    def client(base: int) -> None:
+        start.wait(WAIT)
+        for i in range(2):
+            pool.submit(job("gather", base + i, stream=f"c{base}"), done)
+
+    clients = [threading.Thread(target=client, args=(10 * n,)) for n in range(4)]
+    for c in clients:
+        c.start()
+    for c in clients:
+        c.join(WAIT)
+    assert done.all_in.wait(WAIT)
+    assert sum(sizes) == 8 and max(sizes) > 1
+    assert done.by_payload() == {10 * n + i: 2 * (10 * n + i) for n in range(4) for i in range(2)}
+
+
+def test_a_raising_runner_fails_its_batch_and_the_pool_keeps_serving(
+    make_pool: Callable[..., WorkerPool[int, int]],
+) -> None:
+    def fragile(batch: Batch[int]) -> list[int]:
+        if any(j.payload < 0 for j in batch.jobs):
+            raise ValueError("negative")
+        return double(batch)
+
+    pool = make_pool(fragile, threads=1)
+    failed = Outcomes(4)
+    for payload in (1, -1, 2, 3):                     # one batch of four
+        pool.submit(job("four", payload), failed)
+    assert failed.all_in.wait(WAIT)
+    errors = [o for _, o, _ in failed.calls]
+    assert len(errors) == 4 and all(isinstance(e, ValueError) for e in errors)
+    later = Outcomes(1)
+    pool.submit(job("quick", 5), later)
+    assert later.all_in.wait(WAIT)
+    assert later.by_payload() == {5: 10}
+
+
+def test_a_wrong_number_of_results_is_an_error_for_every_job(
+    make_pool: Callable[..., WorkerPool[int, int]],
+) -> None:
+    pool = make_pool(lambda batch: [], threads=1)
+    done = Outcomes(1)
+    pool.submit(job("quick", 1), done)
+    assert done.all_in.wait(WAIT)
+    assert isinstance(done.by_payload()[1], RuntimeError)
+
+
+def test_cancel_and_close_give_dropped(make_pool: Callable[..., WorkerPool[int, int]]) -> None:
+    pool = make_pool()
+    done = Outcomes(3)
+    pool.submit(job("parked", 1, "a", generation=1), done)
+    pool.submit(job("parked", 2, "a", generation=2), done)
+    pool.cancel("a", below_generation=2)              # delivered before cancel returns
+    assert done.by_payload() == {1: Dropped("cancelled")}
+    assert pool.depths() == {"parked": 1}
+    late = Outcomes(1)
+    pool.close(timeout=WAIT)
+    assert done.by_payload() == {1: Dropped("cancelled"), 2: Dropped("closed")}
+    pool.submit(job("quick", 3), late)                # after close: dropped at once, never run
+    assert late.by_payload() == {3: Dropped("closed")}
+
+
+def test_supersession_and_overload_through_the_pool(make_pool: Callable[..., WorkerPool[int, int]]) -> None:
+    pool = make_pool()
+    done = Outcomes(3)
+    pool.submit(job("parked", 1, key="partial"), done)
+    pool.submit(job("parked", 2, key="partial"), done)
+    assert done.by_payload() == {1: Dropped("superseded")}
+    pool.submit(job("parked", 3), done)
+    with pytest.raises(Overloaded):
+        pool.submit(job("parked", 4), done)
+    pool.close(timeout=WAIT)
+    assert done.by_payload() == {1: Dropped("superseded"), 2: Dropped("closed"), 3: Dropped("closed")}
+    assert len(done.calls) == 3                       # the refused job's done never ran
+
+
+def test_batches_run_in_parallel_without_the_lock(make_pool: Callable[..., WorkerPool[int, int]]) -> None:
+    both_running = threading.Barrier(2, timeout=WAIT)
+    running = threading.Semaphore(0)
+    release = threading.Event()
+
+    def rendezvous(batch: Batch[int]) -> list[int]:
+        both_running.wait()                           # passes only if two batches run at once
+        running.release()
+        release.wait(WAIT)
+        return double(batch)
+
+    pool = make_pool(rendezvous, threads=2)
+    done = Outcomes(2)
+    pool.submit(job("single", 1), done)
+    pool.submit(job("single", 2), done)
+    assert running.acquire(timeout=WAIT) and running.acquire(timeout=WAIT)
+
+    def meanwhile() -> None:                          # would block if a runner held the lock
+        pool.submit(job("parked", 3), Outcomes(1))
+        pool.depths()
+
+    other = threading.Thread(target=meanwhile)
+    other.start()
+    other.join(WAIT)
+    assert not other.is_alive()
+    release.set()
+    assert done.all_in.wait(WAIT)
+    assert done.by_payload() == {1: 2, 2: 4}
+
+
+def test_a_callback_may_resubmit_and_a_failing_callback_is_survived(
+    make_pool: Callable[..., WorkerPool[int, int]],
+) -> None:
+    pool = make_pool(threads=1)
+    final = Outcomes(1)
+
+    def chain(j: Job[int], outcome: Outcome) -> None:
+        assert isinstance(outcome, int)
+        if outcome < 8:
+            pool.submit(job("quick", outcome), chain)
+        else:
+            final(j, outcome)
+
+    def broken(j: Job[int], outcome: Outcome) -> None:
+        raise RuntimeError("callback bug")
+
+    pool.submit(job("quick", 0), broken)
+    pool.submit(job("quick", 1), chain)
+    assert final.all_in.wait(WAIT)
+    assert final.by_payload() == {4: 8}
+
+
+def test_a_fake_clock_needs_a_kick(make_pool: Callable[..., WorkerPool[int, int]]) -> None:
+    now = [0.0]
+    pool = make_pool(clock=lambda: now[0])
+    done = Outcomes(1)
+    pool.submit(job("gather", 1), done)               # ready at fake time 0.2
+    assert not done.all_in.wait(0.05)
+    now[0] = 0.2
+    pool.kick()
+    assert done.all_in.wait(WAIT)
+    assert done.by_payload() == {1: 2}
+
+
+def test_on_batch_reports_each_run(make_pool: Callable[..., WorkerPool[int, int]]) -> None:
+    seen: list[tuple[Hashable, int, float]] = []
+    pool = make_pool(on_batch=lambda batch, seconds: seen.append((batch.lane, len(batch.jobs), seconds)))
+    done = Outcomes(1)
+    pool.submit(job("quick", 1), done)
+    assert done.all_in.wait(WAIT)
+    assert len(seen) == 1 and seen[0][:2] == ("quick", 1) and seen[0][2] >= 0.0
+
+
+def test_workers_wake_at_deadlines_to_shed_stale_work(make_pool: Callable[..., WorkerPool[int, int]]) -> None:
+    pool = make_pool()
+    done = Outcomes(1)
+    pool.submit(job("stale", 1), done)                # no kick: the real clock's deadline wakes a worker
+    assert done.all_in.wait(WAIT)
+    assert done.by_payload() == {1: Dropped("shed")}
+    assert done.calls[0][2].startswith("turnscribe-scheduler")
