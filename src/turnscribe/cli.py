@@ -90,6 +90,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         add_eval_commands = None
     if add_eval_commands is not None:
         add_eval_commands(sub)
+    try:
+        from turnscribe.bench.cli import add_bench_commands
+    except ImportError:  # benchmark tools are optional
+        add_bench_commands = None  # type: ignore[assignment]
+    if add_bench_commands is not None:
+        add_bench_commands(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=getattr(args, "log_level", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
