@@ -24,7 +24,7 @@ import numpy as np
 
 from turnscribe.engines.base import TurnRequest
 from turnscribe.engines.smart_turn import SmartTurn
-from turnscribe.protocol.session import shorten_pauses
+from turnscribe.protocol.activity import shorten_pauses
 
 RATE = 16000
 ASK_AFTER_S = 0.15

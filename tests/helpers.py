@@ -11,7 +11,8 @@ from turnscribe.engines.fake import fake_engines
 from turnscribe.protocol.eot import FEATURES, EotModel
 from turnscribe.protocol.events import Event, TurnInfo
 from turnscribe.protocol.params import ListenParams, Thresholds
-from turnscribe.protocol.session import Session, TurnPolicy
+from turnscribe.engines.inline import InlineSession as Session
+from turnscribe.protocol.session import TurnPolicy
 
 RATE = 16000
 

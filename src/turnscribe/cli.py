@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import signal
 import sys
@@ -17,18 +18,18 @@ from turnscribe.engines.base import Engines
 log = logging.getLogger("turnscribe")
 
 
-def build_engines(engine: str, asr_model: str) -> Engines:
+def build_engines(engine: str, asr_model: str, *, inter_threads: int = 1) -> Engines:
     if engine == "fake":
         from turnscribe.engines.fake import fake_engines
 
         return fake_engines()
     from turnscribe.engines.registry import load_engines
 
-    return load_engines(asr_model=asr_model)
+    return load_engines(asr_model=asr_model, inter_threads=inter_threads)
 
 
 async def _serve(settings: Settings) -> None:
-    from turnscribe.server.app import AppState, drain, start_server
+    from turnscribe.server.app import AppState, drain, start_server, start_work
 
     state = AppState(settings=settings, executor=ThreadPoolExecutor(settings.workers,
                                                                       thread_name_prefix="session"))
@@ -42,15 +43,21 @@ async def _serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
     try:
-        state.engines = await loop.run_in_executor(state.executor, build_engines, settings.engine,
-                                                   settings.asr_model)
-        log.info("models loaded: %s; ready", state.engines.names)
+        # the scheduler's workers may run one model in parallel: let CTranslate2 run that many batches
+        inter = settings.compute_threads if settings.scheduler == "batched" else 1
+        engines = await loop.run_in_executor(state.executor, functools.partial(
+            build_engines, settings.engine, settings.asr_model, inter_threads=inter))
+        start_work(state, engines)
+        log.info("models loaded: %s; %s scheduler; at most %s streams; ready", engines.names,
+                 settings.scheduler, settings.max_streams or "unlimited")
     except Exception as exc:  # keep serving /healthz and a failing /readyz so the cause is visible
         state.load_error = f"{type(exc).__name__}: {exc}"
         log.exception("loading the models failed")
     await stop
     log.info("shutting down: draining %d open stream(s)", state.streams)
     await drain(state)
+    if state.work is not None:
+        state.work.close()
     server.close()
     await server.wait_closed()
     state.executor.shutdown(wait=False, cancel_futures=True)

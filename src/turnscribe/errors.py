@@ -9,7 +9,8 @@
     │   ├── UnparsableMessage     UNPARSABLE_CLIENT_MESSAGE, 1008
     │   ├── AudioFormatError      UNSUPPORTED_AUDIO_FORMAT, 1008
     │   ├── IdleTimeout           IDLE_TIMEOUT, 1011
-    │   └── InternalError         INTERNAL_SERVER_ERROR, 1011
+    │   ├── InternalError         INTERNAL_SERVER_ERROR, 1011
+    │   └── Overloaded            SERVICE_UNAVAILABLE, 1011 (the stream fell too far behind real time)
     └── ConfigureRejected         non-fatal: ConfigureFailure (code, description) (§5.4)
 
 Peer mistakes never crash the server: the session records them and emits the wire form.
@@ -64,6 +65,11 @@ class IdleTimeout(StreamError):
 
 class InternalError(StreamError):
     code = "INTERNAL_SERVER_ERROR"
+    close_code = 1011
+
+
+class Overloaded(StreamError):
+    code = "SERVICE_UNAVAILABLE"
     close_code = 1011
 
 

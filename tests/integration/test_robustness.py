@@ -11,7 +11,7 @@ import pytest
 from turnscribe.eval.wer import normalise
 from turnscribe.protocol.events import TurnEvent, TurnInfo
 from turnscribe.protocol.params import ListenParams, Thresholds
-from turnscribe.protocol.session import Session
+from turnscribe.engines.inline import InlineSession as Session
 
 pytestmark = pytest.mark.model
 
@@ -90,7 +90,7 @@ def test_a_minute_long_turn_stays_bounded_and_keeps_its_words(real_engines, shar
     ti = [e for e in events if isinstance(e, TurnInfo)]
     assert [e.event for e in ti].count(TurnEvent.START_OF_TURN) == 1 and TurnEvent.END_OF_TURN not in [e.event for e in ti]
     assert max(calls) <= s.policy.max_window_s + 1.0, "the ASR window slides instead of growing"
-    assert s._ring._buf.nbytes <= s.policy.history_s * 16000 * 4
+    assert s.session.activity.ring.nbytes <= s.policy.history_s * 16000 * 4
     last = ti[-1]
     import jiwer
 

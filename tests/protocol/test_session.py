@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from turnscribe.engines.fake import fake_engines
 from turnscribe.protocol.events import Connected, Error, TurnEvent, Warning
 from turnscribe.protocol.params import ListenParams
-from turnscribe.protocol.session import Session
+from turnscribe.engines.inline import InlineSession as Session
 
 FORCE = json.dumps({"type": "ForceEndTurn"})
 TURN = (quiet(0.5), tone(1.3), quiet(2.0))  # script "hello there how are you." fits in 1.3 s
@@ -211,7 +211,7 @@ def test_long_turn_keeps_memory_and_asr_window_bounded():
         s.events_to_send()
     longest = max(len(r.audio) for r in engines.asr.calls) / 16000
     assert longest <= s.policy.max_window_s + 0.5
-    assert s._ring._buf.nbytes <= s.policy.history_s * 16000 * 4
+    assert s.session.activity.ring.nbytes <= s.policy.history_s * 16000 * 4
     s.receive_text(FORCE)
     end = [e for e in turninfos(s.events_to_send()) if e.event is TurnEvent.END_OF_TURN][0]
     assert len(end.words) >= 300, "frozen words of a long turn are kept in the transcript"
@@ -360,7 +360,7 @@ def test_a_reformatted_decode_that_reaches_past_the_eager_words_is_a_resume():
 
 
 def test_shorten_pauses_keeps_the_release_and_the_onset_of_each_long_pause():
-    from turnscribe.protocol.session import shorten_pauses
+    from turnscribe.protocol.activity import shorten_pauses
 
     x = np.arange(100, dtype=np.float32)
     # pauses at 20..60 (long) and 70..75 (shorter than keep); keep 9 samples = 6 head + 3 tail

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from turnscribe.config import Settings
 from turnscribe.engines.fake import fake_engines
-from turnscribe.server.app import AppState, start_server
+from turnscribe.server.app import AppState, start_server, start_work
 
 
 def free_port() -> int:
@@ -29,8 +29,7 @@ def free_port() -> int:
 class RunningServer:
     def __init__(self, settings: Settings, *, ready: bool = True, engines=None) -> None:
         self.state = AppState(settings=settings, executor=ThreadPoolExecutor(4))
-        if ready:
-            self.state.engines = engines or fake_engines()
+        self._engines = (engines or fake_engines()) if ready else None
         self.url = f"ws://127.0.0.1:{settings.port}"
         self.http = f"http://127.0.0.1:{settings.port}"
         self._loop = asyncio.new_event_loop()
@@ -43,6 +42,8 @@ class RunningServer:
         asyncio.set_event_loop(self._loop)
 
         async def main() -> None:
+            if self._engines is not None:
+                start_work(self.state, self._engines)
             self._server = await start_server(self.state)
             self._started.set()
             await self._server.wait_closed()
@@ -52,6 +53,8 @@ class RunningServer:
     def stop(self) -> None:
         self._loop.call_soon_threadsafe(self._server.close)
         self._thread.join(10)
+        if self.state.work is not None:
+            self.state.work.close()
         self.state.executor.shutdown(wait=False)
 
 

@@ -11,6 +11,7 @@ Times in results are stream seconds (the audio clock of the stream the request c
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -20,6 +21,22 @@ import numpy.typing as npt
 
 SAMPLE_RATE = 16000
 Audio = npt.NDArray[np.float32]
+
+# Window classes of the Whisper engines (here so the scheduler can group requests without importing
+# a model library): shorter windows make greedy decoding loop (models.md pitfall 1).
+MIN_WINDOW_S = 10.0
+TAIL_PAD_S = 1.0       # at least this much trailing silence inside the window
+MAX_WINDOW_S = 30.0    # Whisper's positional table
+WINDOW_STEP_S = 1.0    # window lengths come in classes of this step
+
+
+def window_seconds(duration_s: float) -> float:
+    """The padded window audio of ``duration_s`` is decoded in: at least MIN_WINDOW_S with TAIL_PAD_S
+    of trailing silence, rounded up to a WINDOW_STEP_S class, capped at MAX_WINDOW_S. It depends on
+    the request alone, so a request decodes the same in any batch, and requests of one class share
+    the encoder's input shape (one batched encode)."""
+    need = max(MIN_WINDOW_S, duration_s + TAIL_PAD_S)
+    return float(min(MAX_WINDOW_S, math.ceil(need / WINDOW_STEP_S - 1e-9) * WINDOW_STEP_S))
 
 
 @dataclass(frozen=True, slots=True)

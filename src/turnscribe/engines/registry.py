@@ -104,17 +104,18 @@ def limit_blas_threads(threads: int) -> None:
     threadpool_limits(limits=threads, user_api="blas")
 
 
-def load_engines(*, asr_model: str = DEFAULT_ASR_MODEL, threads: int = 1,
+def load_engines(*, asr_model: str = DEFAULT_ASR_MODEL, threads: int = 1, inter_threads: int = 1,
                  multilingual_model: str | None = DEFAULT_MULTILINGUAL_MODEL) -> Engines:
     """Build the shared engines (Silero VAD, Whisper ``asr_model``, Smart Turn v3.2) and the
-    multilingual ASR for ``flux-general-multi`` (``multilingual_model``; None: use ``asr``)."""
+    multilingual ASR for ``flux-general-multi`` (``multilingual_model``; None: use ``asr``).
+    ``inter_threads``: how many batches one Whisper model may run at once (scheduler workers)."""
     factory = _factory(asr_model)
     multi_factory = _factory(multilingual_model) if multilingual_model is not None else None
     limit_blas_threads(threads)
     from turnscribe.engines.silero_vad import SileroVad
     from turnscribe.engines.smart_turn import SmartTurn
 
-    asr = factory(intra_threads=threads)
+    asr = factory(intra_threads=threads, inter_threads=inter_threads)
     asr_multi: AsrEngine | None = None
     if multi_factory is not None:
         if multilingual_model == asr_model:
@@ -122,7 +123,7 @@ def load_engines(*, asr_model: str = DEFAULT_ASR_MODEL, threads: int = 1,
         elif getattr(asr, "final", None) is not None and asr_model.endswith("+" + multilingual_model):
             asr_multi = asr.final  # type: ignore[attr-defined]  # share the loaded model
         else:
-            asr_multi = multi_factory(intra_threads=threads)
+            asr_multi = multi_factory(intra_threads=threads, inter_threads=inter_threads)
     return Engines(
         vad=SileroVad(),
         asr=asr,

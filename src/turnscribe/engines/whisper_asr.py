@@ -5,13 +5,14 @@ Invariants:
 * ``transcribe(batch)`` returns exactly one ``AsrResult`` per request, in order; it never raises for
   empty, silent or over-long audio (over-long audio is split into <= ``MAX_PIECE_S`` pieces whose
   results are concatenated with their own offsets).
-* Every window is zero-padded at the end to ``max(MIN_WINDOW_S, ceil(duration + TAIL_PAD_S))`` s,
-  capped at 30 s, and all windows of one call share the longest window length. Padding to >= 10 s with
-  trailing silence is what keeps greedy decoding out of repetition loops (models.md, pitfall 1).
+* Every window is zero-padded at the end to ``window_seconds(duration)``: at least 10 s with >= 1 s of
+  trailing silence, rounded up to a whole second, capped at 30 s. Padding to >= 10 s with trailing silence is
+  what keeps greedy decoding out of repetition loops (models.md, pitfall 1). The class depends on the
+  request alone, so its result does not depend on which other requests share the batch.
 * The encoder runs once per call for the whole batch; decoding runs as one ``generate`` per prompt
   shape (CTranslate2 needs ``<|startoftranscript|>`` at the same index across a batch, so prompt
   contexts are trimmed to a few fixed lengths; requests without context all share one call).
-  A request's result depends only on that request and the common window length.
+  A request's result depends only on that request (its own window class).
 * Word times are stream seconds: ``offset`` + alignment time, clamped into
   ``[offset, offset + duration]`` and monotone (start <= end <= next start).
   Confidences are mean token probabilities in [0, 1]. Words carry their punctuation (" Hello," -> "Hello,").
@@ -34,15 +35,12 @@ import numpy as np
 import numpy.typing as npt
 import tokenizers
 
-from turnscribe.engines.base import SAMPLE_RATE, AsrRequest, AsrResult, Word
+from turnscribe.engines.base import SAMPLE_RATE, AsrRequest, AsrResult, Word, window_seconds
 from turnscribe.engines.mel import FRAMES_PER_SECOND, log_mel
 
 __all__ = ["WhisperAsr"]
 
 # ---------------------------------------------------------------- windowing / decoding budget
-MIN_WINDOW_S = 10.0  # shorter windows make greedy decoding loop (models.md pitfall 1)
-TAIL_PAD_S = 1.0  # at least this much trailing silence inside the window
-MAX_WINDOW_S = 30.0  # Whisper's positional table
 MAX_PIECE_S = 28.0  # longer audio is split into pieces of at most this length
 SPLIT_SEARCH_S = 3.0  # look this far back from a piece end for a quiet point to split at
 TOKENS_BASE = 8  # decode budget: TOKENS_BASE + TOKENS_PER_S * seconds of audio ...
@@ -303,9 +301,14 @@ class WhisperAsr:
             results.append(AsrResult(words=words, language=lang, no_speech_prob=ns))
         return results
 
-    def _run(self, pieces: list[_Piece]) -> None:
-        longest = max(p.audio.shape[0] for p in pieces) / SAMPLE_RATE
-        window_s = min(MAX_WINDOW_S, max(MIN_WINDOW_S, float(math.ceil(longest + TAIL_PAD_S))))
+    def _run(self, all_pieces: list[_Piece]) -> None:
+        by_window: dict[float, list[_Piece]] = {}
+        for p in all_pieces:
+            by_window.setdefault(window_seconds(p.audio.shape[0] / SAMPLE_RATE), []).append(p)
+        for window_s, pieces in by_window.items():
+            self._run_window(pieces, window_s)
+
+    def _run_window(self, pieces: list[_Piece], window_s: float) -> None:
         n_frames = int(window_s * FRAMES_PER_SECOND)
         feats = np.stack([log_mel(p.audio, n_frames, self.n_mels) for p in pieces])
         encoded = np.asarray(self.model.encode(ctranslate2.StorageView.from_array(feats), to_cpu=True))

@@ -14,7 +14,8 @@ from pathlib import Path
 from turnscribe.engines.base import Engines
 from turnscribe.protocol.events import Event, TurnEvent, TurnInfo
 from turnscribe.protocol.params import ListenParams
-from turnscribe.protocol.session import Session, TurnPolicy
+from turnscribe.engines.inline import InlineSession as Session
+from turnscribe.protocol.session import TurnPolicy
 
 
 @dataclass

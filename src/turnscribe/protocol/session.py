@@ -1,36 +1,49 @@
 """Session: the sans-I/O core of one `/v2/listen` stream.
 
-Bytes and text go in (``receive_audio``, ``receive_text``), wire events come out
-(``events_to_send``). No sockets, threads, tasks or wall clock: time is the audio clock —
-samples consumed at 16 kHz. Engines are injected and called synchronously with batches of
-one; the server may hand in batching proxies that merge calls across streams.
+Bytes and text go in (``receive_audio``, ``receive_text``, ``receive_eof``), wire events come out
+(``events_to_send``), and model work goes out and comes back as data (``pending_work`` /
+``deliver``, see ``work.py``). No sockets, threads, wall clock or model calls: time is the audio
+clock — samples decided on at 16 kHz.
+
+How the decision clock moves: input is queued in order (audio frames, control messages, end of
+stream). Each 80 ms frame is processed by a small step (a generator) that yields whenever it needs
+an engine answer — the frame's VAD, Smart Turn at a pause, the decode that starts a turn or closes
+a pause — and resumes when it is delivered. The step never reads anything timing-dependent, so the
+events are a function of the audio, the messages and the answers alone: identical audio gives
+identical events however it is split into frames and however late the answers come.
+
+Live partials while the user speaks are the one thing not waited for at once: a partial asked for
+at clock t is applied at t + ``partial_slack_s`` (waiting then only if it is still not back), so a
+partial's compute overlaps the audio that follows instead of holding the stream. A partial made
+obsolete by a newer decode is abandoned (its answer is ignored; the scheduler may never run it).
 
 Invariants (flux-protocol.md §5–§7):
 - the first event is ``Connected``; an ``Error`` is always the last event;
-- one ``TurnInfo`` per 240 ms of audio (3 frames of 80 ms), during speech and silence; a
-  state change replaces that tick's ``Update``. Turn *ends* (eager, model, timeout) are decided
-  on every 80 ms frame and sent at once, replacing the Update of the tick they fall in, so an
-  ``EndOfTurn`` is not held back to the next 240 ms boundary; ``ForceEndTurn`` is off-tick too;
+- one ``TurnInfo`` per 240 ms of audio (3 frames of 80 ms), during speech and silence; a state
+  change replaces that tick's ``Update``. Turn *ends* (eager, model, timeout) are decided on every
+  80 ms frame and sent at once, replacing the Update of the tick they fall in; ``ForceEndTurn``
+  is off-tick too;
 - turn transitions go through ``TurnMachine`` (one table, ``turns.py``);
 - ``StartOfTurn``/``EagerEndOfTurn`` carry non-empty words; after an ``EagerEndOfTurn`` the
   transcript is frozen until ``TurnResumed`` or ``EndOfTurn`` (which repeats it);
 - ``CloseStream`` processes every buffered sample, ends with an ``Update`` (never an
-  ``EndOfTurn``) whose ``audio_window_end`` is the audio received, then the session closes;
-- identical audio gives identical events however it is split into frames.
+  ``EndOfTurn``) whose ``audio_window_end`` is the audio received, then the session closes.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Generator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from turnscribe.audio import make_decoder
-from turnscribe.engines.base import SAMPLE_RATE, AsrRequest, Audio, Engines, TurnRequest, VadRequest, Word
+from turnscribe.engines.base import SAMPLE_RATE, AsrResult, Audio, TurnRequest, VadRequest, VadState, Word
 from turnscribe.errors import AudioFormatError, ConfigureRejected, StreamError, UnparsableMessage
 from turnscribe.protocol import messages as m
+from turnscribe.protocol.activity import ActivityPolicy, SpeechActivity
+from turnscribe.protocol.endpolicy import Decision, decide
 from turnscribe.protocol.eot import SOON_AFTER_END_S, Cues, EotModel, features
 from turnscribe.protocol.events import (
     ConfigureFailure,
@@ -45,14 +58,17 @@ from turnscribe.protocol.events import (
 )
 from turnscribe.protocol.formatting import format_words
 from turnscribe.protocol.keyterms import apply_keyterms
-from turnscribe.protocol.params import LANGUAGES, ListenParams
-from turnscribe.protocol.transcript import TurnTranscript, monotone, norm_word
+from turnscribe.protocol.params import ListenParams
+from turnscribe.protocol.transcriber import Transcriber, WindowPolicy
+from turnscribe.protocol.transcript import norm_word
 from turnscribe.protocol.turns import Signal, TurnMachine, TurnState
+from turnscribe.protocol.work import EngineRequest, EngineResult, Payload, Value
 
 FRAME = 1280               # 80 ms at 16 kHz
 FRAMES_PER_TICK = 3        # one TurnInfo per 240 ms of audio (§6.1)
 RESUME_REACH_S = 0.15      # a changed decode must reach this far past the eager words to be a resume
-DC_RATE = 0.05             # per-frame update of the DC estimate (time constant ~1.6 s)
+FOR_INPUT = -1             # what the step yields when it has consumed every queued input ...
+FOR_VAD = -2               # ... and when the frame's VAD answer is not back yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +82,7 @@ class TurnPolicy:
     min_speech_s: float = 0.064    # speech needed before an ASR attempt to start a turn
     pause_min_s: float = 0.096     # silence that makes a pause: transcript refreshed, ends considered
     partial_every_s: float = 0.48  # transcript refresh period while the user is speaking
+    partial_slack_s: float = 0.24  # a live partial is applied this long after it was asked for
     acoustic_at_s: tuple[float, ...] = (0.096,)  # pause lengths at which Smart Turn is asked
     acoustic_gap_s: float = 0.15   # earlier pauses of the turn are shortened to this for Smart Turn
     max_window_s: float = 24.0     # ASR window length before it slides (long turns)
@@ -74,100 +91,88 @@ class TurnPolicy:
     model: EotModel = field(default_factory=EotModel)
     trace: bool = False            # record (time, features) at every end decision (calibration)
 
+    def activity(self) -> ActivityPolicy:
+        return ActivityPolicy(vad_on=self.vad_on, tail_db=self.tail_db, tail_max_s=self.tail_max_s,
+                              acoustic_gap_s=self.acoustic_gap_s, history_s=self.history_s)
 
-def _levels_db(audio: Audio, chunk: int) -> np.ndarray:
-    """RMS level (dBFS) of each ``chunk``-sample piece of ``audio``."""
-    x = audio[: len(audio) // chunk * chunk].reshape(-1, chunk).astype(np.float64)
-    return 10.0 * np.log10(np.mean(x * x, axis=1) + 1e-12)
-
-
-def shorten_pauses(audio: Audio, gaps: Iterable[tuple[int, int]], keep: int) -> Audio:
-    """``audio`` with each pause longer than ``keep`` samples cut down to ``keep``: its first two
-    thirds (the phrase's release) and its last third. ``gaps`` are (start, stop) sample offsets
-    into ``audio``, in order; parts before the audio or overlapping a cut are skipped."""
-    head = keep * 2 // 3
-    pieces, pos = [], 0
-    for a, b in gaps:
-        if b <= pos or b - a <= keep:
-            continue
-        a = max(a, pos)
-        if b - a > keep:
-            pieces.append(audio[pos:a + head])
-            pos = b - (keep - head)
-    pieces.append(audio[pos:])
-    return np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+    def window(self) -> WindowPolicy:
+        return WindowPolicy(max_window_s=self.max_window_s, keep_after_slide_s=self.keep_after_slide_s)
 
 
-class _AudioRing:
-    """The last ``capacity`` samples of the stream, addressable by stream sample index."""
+@dataclass(frozen=True, slots=True)
+class _Frames:
+    count: int
 
-    def __init__(self, capacity: int) -> None:
-        self._buf = np.zeros(capacity, dtype=np.float32)
-        self.end = 0  # stream index one past the last sample
 
-    def append(self, x: Audio) -> None:
-        cap = len(self._buf)
-        if len(x) >= cap:
-            x, self.end = x[-cap:], self.end + len(x) - cap
-        pos = self.end % cap
-        first = min(len(x), cap - pos)
-        self._buf[pos:pos + first] = x[:first]
-        self._buf[:len(x) - first] = x[first:]
-        self.end += len(x)
+@dataclass(frozen=True, slots=True)
+class _Tail:
+    samples: int  # the last, partial frame at the end of the stream
 
-    def slice(self, start: int, stop: int) -> Audio:
-        cap = len(self._buf)
-        start = max(start, self.end - cap, 0)
-        stop = min(stop, self.end)
-        if stop <= start:
-            return np.zeros(0, dtype=np.float32)
-        idx = np.arange(start, stop) % cap
-        return self._buf[idx]
+
+@dataclass(frozen=True, slots=True)
+class _Eof:
+    pass
+
+
+_Input = _Frames | _Tail | _Eof | m.ClientMessage
+
+
+@dataclass(slots=True)
+class _Partial:
+    """A decode in flight: asked for at ``covers`` (stream sample), applied at ``due``."""
+
+    seq: int
+    covers: int
+    due: int
+
+
+Step = Generator[int, None, None]
 
 
 class Session:
     """One Flux stream. See the module docstring for the contract."""
 
-    def __init__(self, params: ListenParams, engines: Engines, *, policy: TurnPolicy | None = None) -> None:
+    def __init__(self, params: ListenParams, *, vad_state: VadState, vad_chunk: int = 512,
+                 policy: TurnPolicy | None = None, stream_id: str = "") -> None:
         self.params = params
-        self.engines = engines
         self.policy = policy or TurnPolicy()
+        self.stream_id = stream_id
         self._events: list[Event] = [Connected()]
         self._closed = False
         self._decoder = make_decoder(params.encoding, params.sample_rate)
-        self._pending = np.zeros(0, dtype=np.float32)  # decoded, not yet a whole frame
-        self._ring = _AudioRing(int(self.policy.history_s * SAMPLE_RATE))
-        self._frames_in_tick = 0
-        self._dc = 0.0                       # running estimate of the input's DC offset
-        # VAD
-        self._vad_state = engines.vad.new_state()
-        self._vad_chunk = engines.vad.chunk_samples
-        self._vad_next = 0                   # stream index of the next VAD chunk
-        self._last_speech = -1.0             # end time of the last speech chunk
-        self._speech_onset: float | None = None  # start of the speech run not yet in a turn
-        self._model_end_at: float | None = None  # last speech of the previous turn, if the model ended it
-        self._soon_after_end = False              # this turn began right after such an end
-        self._speech_run = 0.0               # seconds of speech since onset
-        self._new_speech = False             # speech since the last ASR call
-        self._floor_db: float | None = None  # noise floor: a running minimum of chunk levels
-        self._voiced_end = -1                # stream sample after the last chunk the VAD called speech
-        self._speech_end = -1                # ... after the last chunk of speech, its unvoiced tail included
-        self._gap_start: int | None = None   # stream sample where the current non-speech run began
-        self._gaps: deque[tuple[int, int]] = deque(maxlen=512)  # earlier non-speech runs (samples)
-        # turn
+        self._pcm = np.zeros(0, dtype=np.float32)  # decoded, not yet a whole frame
+        self.activity = SpeechActivity(self.policy.activity(), vad_chunk)
+        self.transcriber = Transcriber(self.policy.window())
         self.machine = TurnMachine()
+        # engine work
+        self._vad_state = vad_state
+        self._outbox: list[EngineRequest] = []
+        self._results: dict[int, Value | None] = {}
+        self._seq = 0
+        self.generation = 0                  # bumped at each turn end: late answers are dropped
+        self._vad_seq: int | None = None     # the VAD request in flight
+        self._partial: _Partial | None = None   # live partial in flight
+        self._prefetch: _Partial | None = None  # final decode computed ahead of an end
+        self._abandoned: set[int] = set()    # requests whose answers are no longer wanted
+        # the decision step
+        self._inbox: deque[_Input] = deque()
+        self._step = self._run()
+        self._waiting: int | None = None     # the seq the step waits for (FOR_INPUT: more input)
+        self._eof_queued = False
+        # turn
+        self._frames_in_tick = 0
+        self._tick_spoken = False            # an end decision already spoke for this tick
         self._window_start = 0.0             # audio_window_start of the current turn (§6.4)
-        self._transcript: TurnTranscript | None = None
         self._eager_words: tuple[Word, ...] | None = None
-        self._language: str | None = None
         self._asks: list[float] = []         # acoustic P(complete) answers in the current pause
         self._confidence = 0.0
+        self._new_speech = False             # speech since the last ASR request
         self._start_pending = False          # speech not yet covered by a start attempt
-        self._tick_spoken = False            # an end decision already spoke for this tick
-        self._hyp: tuple[Word, ...] = ()     # last partial hypothesis of the window ...
-        self._hyp_end = 0                    # ... the stream sample it covers up to ...
-        self._hyp_final = False              # ... and whether it was a final-quality decode
+        self._pause_decoded = False          # this pause already had its final-quality decode
+        self._model_end_at: float | None = None  # last speech of the previous turn, if the model ended it
+        self._soon_after_end = False              # this turn began right after such an end
         self.trace: list[tuple[float, Cues]] = []  # (time, cues) at each end decision if policy.trace
+        self._advance()
 
     # ------------------------------------------------------------------ public surface
 
@@ -177,25 +182,58 @@ class Session:
 
     @property
     def now(self) -> float:
-        """Audio clock: seconds of stream audio processed."""
-        return self._ring.end / SAMPLE_RATE
+        """Audio clock: seconds of stream audio decided on."""
+        return self.activity.now
+
+    @property
+    def input_ended(self) -> bool:
+        """CloseStream (or end of input) was received: no more input is taken."""
+        return self._eof_queued or self._closed
+
+    @property
+    def backlog_s(self) -> float:
+        """Seconds of received audio the decision clock has not reached yet."""
+        return self.activity.backlog_s
 
     def events_to_send(self) -> list[Event]:
         out, self._events = self._events, []
         return out
 
+    def pending_work(self) -> list[EngineRequest]:
+        out, self._outbox = self._outbox, []
+        return out
+
+    def deliver(self, result: EngineResult) -> None:
+        """Take an engine answer. Answers for another stream, an ended turn (older generation)
+        or an abandoned request are dropped."""
+        if self._closed or result.stream_id != self.stream_id:
+            return
+        if result.seq == self._vad_seq:
+            self._vad_seq = None
+            if result.value is None or isinstance(result.value, (AsrResult, float)):
+                raise TypeError("a VAD request needs its probabilities")
+            self.activity.vad_answered(result.value)
+            self._ask_vad()
+        elif result.seq in self._abandoned or result.generation != self.generation:
+            self._abandoned.discard(result.seq)
+            return
+        else:
+            self._results[result.seq] = result.value
+        self._advance()
+
     def receive_audio(self, data: bytes) -> None:
-        if self._closed or not data:
+        if self._closed or self._eof_queued or not data:
             return
         try:
             samples = self._decoder.feed(data)
         except AudioFormatError as exc:
             self._fail(exc)
             return
-        self._consume(samples)
+        self._queue_samples(samples)
+        self._advance()
 
     def receive_text(self, text: str) -> None:
-        if self._closed:
+        if self._closed or self._eof_queued:
             return
         try:
             msg = m.parse_client_message(text)
@@ -204,329 +242,374 @@ class Session:
             return
         if isinstance(msg, m.CloseStream):
             self.receive_eof()
-        elif isinstance(msg, m.ForceEndTurn):
-            self._force_end_turn()
-        elif isinstance(msg, m.Configure):
-            self._configure(msg)
-        elif isinstance(msg, m.UnknownMessage):
-            self._events.append(Warning("UNKNOWN_MESSAGE_TYPE",
-                                        f"Unknown message type {msg.type!r}; the message was ignored."))
-        # KeepAlive: accepted silently (§7.5)
+            return
+        self._inbox.append(msg)
+        self._advance()
 
     def receive_eof(self) -> None:
         """CloseStream / end of input: flush every buffered sample, final Update, close (§7.4)."""
-        if self._closed:
+        if self._closed or self._eof_queued:
             return
         try:
             tail = self._decoder.flush()
         except AudioFormatError as exc:
             self._fail(exc)
             return
-        self._consume(tail)
-        if self._closed:
-            return
-        if len(self._pending):
-            self._push_frame(self._pending)
-            self._pending = np.zeros(0, dtype=np.float32)
-        self._run_vad()
-        self._tick(final=True)
-        self._closed = True
+        self._queue_samples(tail)
+        if len(self._pcm):
+            self.activity.push(self._pcm)
+            self._inbox.append(_Tail(len(self._pcm)))
+            self._pcm = np.zeros(0, dtype=np.float32)
+            self._ask_vad()
+        self._inbox.append(_Eof())
+        self._eof_queued = True
+        self._advance()
 
     def fail(self, exc: StreamError) -> None:
-        """Record a fatal error raised outside the session (idle timeout, engine failure)."""
+        """Record a fatal error raised outside the session (idle timeout, engine failure, lag)."""
         self._fail(exc)
 
-    # ------------------------------------------------------------------ audio clock
+    # ------------------------------------------------------------------ driving the step
 
     def _fail(self, exc: StreamError) -> None:
         if not self._closed:
             self._events.append(Error(exc.code, str(exc) or exc.code, exc.close_code))
             self._closed = True
+            self._outbox.clear()
 
-    def _consume(self, samples: Audio) -> None:
+    def _queue_samples(self, samples: Audio) -> None:
         if len(samples) == 0:
             return
-        buf = np.concatenate([self._pending, samples]) if len(self._pending) else samples
-        n_frames = len(buf) // FRAME
-        for i in range(n_frames):
-            if self._closed:
+        buf = np.concatenate([self._pcm, samples]) if len(self._pcm) else samples
+        n = len(buf) // FRAME
+        for i in range(n):
+            self.activity.push(buf[i * FRAME:(i + 1) * FRAME])
+        self._pcm = buf[n * FRAME:].copy()
+        if n:
+            self._inbox.append(_Frames(n))
+            self._ask_vad()
+
+    def _advance(self) -> None:
+        """Run the decision step until it needs an answer that is not here, or more input."""
+        while not self._closed:
+            w = self._waiting
+            if w == FOR_INPUT and not self._inbox:
                 return
-            self._push_frame(buf[i * FRAME:(i + 1) * FRAME])
-            self._run_vad()
-            self._frame_decision()
-            self._frames_in_tick += 1
-            if self._frames_in_tick == FRAMES_PER_TICK:
-                self._frames_in_tick = 0
-                if self._tick_spoken:
-                    self._tick_spoken = False  # an end was sent in this tick: it replaced the Update
-                else:
-                    self._tick(final=False)
-        self._pending = buf[n_frames * FRAME:].copy()
+            if w == FOR_VAD and not self.activity.vad_ready():
+                return
+            if w is not None and w >= 0 and w not in self._results:
+                return
+            try:
+                self._waiting = next(self._step)
+            except StopIteration:
+                self._closed = True
+                return
 
-    def _push_frame(self, frame: Audio) -> None:
-        """Append a frame, minus the stream's DC offset (a slow running mean: a bias of the
-        client's ADC must not look like speech or noise to the engines)."""
-        frame = frame.astype(np.float32, copy=False)
-        self._dc += DC_RATE * (float(frame.mean()) - self._dc) if len(frame) else 0.0
-        self._ring.append(frame - np.float32(self._dc))
+    def _issue(self, payload: Payload, *, urgent: bool = True) -> int:
+        self._seq += 1
+        self._outbox.append(EngineRequest(self.stream_id, self.generation, self._seq, payload, urgent=urgent,
+                                          multilingual=self.params.multilingual))
+        return self._seq
 
-    # ------------------------------------------------------------------ VAD
-
-    def _run_vad(self) -> None:
-        c = self._vad_chunk
-        n = (self._ring.end - self._vad_next) // c
-        if n <= 0:
+    def _ask_vad(self) -> None:
+        """VAD runs ahead of the decisions: one request in flight, for every whole chunk received."""
+        if self._vad_seq is not None or self._closed:
             return
-        audio = self._ring.slice(self._vad_next, self._vad_next + n * c)
-        (probs,) = self.engines.vad.process([VadRequest(self._vad_state, audio)])
-        levels = _levels_db(audio, c)
-        for i, p in enumerate(probs):
-            t0 = (self._vad_next + i * c) / SAMPLE_RATE
-            t1 = t0 + c / SAMPLE_RATE
-            chunk_start = self._vad_next + i * c
-            floor = self._track_floor(float(levels[i]))
-            if p < self.policy.vad_on:
-                if (self._speech_end == chunk_start and self._voiced_end >= 0
-                        and chunk_start + c - self._voiced_end <= int(self.policy.tail_max_s * SAMPLE_RATE)
-                        and levels[i] > floor + self.policy.tail_db):
-                    self._speech_end = chunk_start + c  # Silero misses unvoiced tails: the pause starts after them
-                    self._last_speech = t1
-                    continue
-                if self._gap_start is None:
-                    self._gap_start = chunk_start
-                continue
-            if self._gap_start is not None:
-                if chunk_start - self._gap_start > int(self.policy.acoustic_gap_s * SAMPLE_RATE):
-                    self._gaps.append((self._gap_start, chunk_start))
-                self._gap_start = None
-            if not self.machine.active and (self._speech_onset is None or t0 - self._last_speech > 0.3):
-                self._speech_onset, self._speech_run = t0, 0.0
-            self._speech_run += c / SAMPLE_RATE
-            self._last_speech = t1
-            self._voiced_end = self._speech_end = chunk_start + c
+        span = self.activity.vad_todo()
+        if span is None:
+            return
+        a, b = span
+        self._vad_seq = self._issue(VadRequest(self._vad_state, self.activity.ring.slice(a, b)))
+        self.activity.vad_asked(b)
+
+    def _answer(self, seq: int) -> Generator[int, None, Value | None]:
+        while seq not in self._results:
+            yield seq
+        return self._results.pop(seq)
+
+    def _decode(self, *, final: bool) -> Generator[int, None, tuple[Word, ...]]:
+        """A decode of the turn's window, waited for. It makes any partial in flight obsolete."""
+        self._abandon_partial()
+        self._new_speech = False
+        covers = self.activity.clock
+        seq = self._issue(self.transcriber.request(self.activity, self.params, final=final))
+        res = yield from self._answer(seq)
+        return self.transcriber.took(res if isinstance(res, AsrResult) else None, covers=covers, final=final)
+
+    def _abandon(self, seq: int) -> None:
+        if seq in self._results:
+            del self._results[seq]
+        else:
+            self._abandoned.add(seq)
+
+    def _abandon_partial(self) -> None:
+        """Drop the live partial in flight and the prefetched final decode: newer audio or a
+        newer decode made them obsolete."""
+        for pending in (self._partial, self._prefetch):
+            if pending is not None:
+                self._abandon(pending.seq)
+        self._partial = self._prefetch = None
+
+    def _prefetch_final(self) -> None:
+        """The pause starts after a live partial already covered the speech: the decisions go
+        on reading that partial, while the final-quality decode an end would report is computed
+        ahead, so the EndOfTurn never waits for it."""
+        covers = self.activity.clock
+        seq = self._issue(self.transcriber.request(self.activity, self.params, final=True))
+        self._prefetch = _Partial(seq, covers, covers)
+
+    # ------------------------------------------------------------------ the step
+
+    def _run(self) -> Step:
+        while True:
+            while not self._inbox:
+                yield FOR_INPUT
+            item = self._inbox.popleft()
+            if isinstance(item, _Frames):
+                for _ in range(item.count):
+                    yield from self._frame()
+            elif isinstance(item, _Tail):
+                self.activity.advance(item.samples)
+                yield from self._vad()
+            elif isinstance(item, _Eof):
+                yield from self._tick(final=True)
+                return
+            elif isinstance(item, m.ForceEndTurn):
+                yield from self._force_end_turn()
+            elif isinstance(item, m.Configure):
+                self._configure(item)
+            elif isinstance(item, m.UnknownMessage):
+                self._events.append(Warning("UNKNOWN_MESSAGE_TYPE",
+                                            f"Unknown message type {item.type!r}; the message was ignored."))
+            # KeepAlive: accepted silently (§7.5)
+
+    def _frame(self) -> Step:
+        self.activity.advance(FRAME)
+        yield from self._vad()
+        yield from self._settle_partial()
+        yield from self._frame_decision()
+        self._frames_in_tick += 1
+        if self._frames_in_tick == FRAMES_PER_TICK:
+            self._frames_in_tick = 0
+            if self._tick_spoken:
+                self._tick_spoken = False  # an end was sent in this tick: it replaced the Update
+            else:
+                yield from self._tick(final=False)
+
+    def _vad(self) -> Step:
+        while not self.activity.vad_ready():
+            yield FOR_VAD
+        if self.activity.apply_vad(turn_active=self.machine.active):
             self._new_speech = True
             self._start_pending = True
+            self._pause_decoded = False
             self._asks = []
-        self._vad_next += n * c
 
-    def _track_floor(self, level: float) -> float:
-        """Noise floor in dBFS: falls at once to a quieter chunk, rises 1.5 dB per second; never
-        below -70 dBFS (digital silence would make any residue look like a tail)."""
-        rise = 1.5 * self._vad_chunk / SAMPLE_RATE
-        self._floor_db = level if self._floor_db is None else min(level, self._floor_db + rise)
-        return max(self._floor_db, -70.0)
-
-    def _silence(self) -> float:
-        return self.now - self._last_speech if self._last_speech >= 0 else self.now
-
-    # ------------------------------------------------------------------ ASR helpers
-
-    def _asr(self, start: float, *, final: bool) -> tuple[Word, ...]:
-        audio = self._ring.slice(int(start * SAMPLE_RATE), self._ring.end)
-        prompt = self._transcript.prompt if self._transcript else ""
-        language = self.params.language_hints[0] if len(self.params.language_hints) == 1 else None
-        if not self.params.multilingual:
-            language = "en"
-        (res,) = self.engines.asr_for(self.params.multilingual).transcribe([AsrRequest(
-            audio=audio, offset=start, final=final, prompt=prompt, keyterms=self.params.keyterms,
-            language=language, languages=self.params.language_hints or LANGUAGES)])
-        if res.words and res.language:
-            self._language = res.language
-        return res.words
-
-    def _partial_due(self) -> bool:
-        """While the user speaks, partials refresh every ``partial_every_s`` of audio (each one
-        re-decodes the turn); the pause that follows always refreshes at once."""
-        return self._ring.end - self._hyp_end >= int(self.policy.partial_every_s * SAMPLE_RATE)
-
-    def _refresh(self, *, final: bool = False) -> tuple[Word, ...]:
-        """Re-transcribe the turn's window; the session remembers what the decode covers and
-        whether it was a final-quality one."""
-        assert self._transcript is not None
-        self._new_speech = False
-        self._slide_window()
-        words = self._asr(self._transcript.window_start, final=final)
-        self._hyp, self._hyp_end, self._hyp_final = words, self._ring.end, final
-        return words
+    def _settle_partial(self, *, now: bool = False) -> Step:
+        """Apply the live partial in flight once the clock reaches its due time (or ``now``: a
+        pause starts, and the decisions need the latest words)."""
+        p = self._partial
+        if p is None or (self.activity.clock < p.due and not now):
+            return
+        while p.seq not in self._results:
+            yield p.seq
+        res = self._results.pop(p.seq)
+        self._partial = None
+        if isinstance(res, AsrResult):  # None: dropped under load; the next refresh comes as usual
+            words = self.transcriber.took(res, covers=p.covers, final=False)
+            assert self.transcriber.transcript is not None
+            self.transcriber.transcript.update(words)
 
     # ------------------------------------------------------------------ ticks (240 ms)
 
-    def _tick(self, *, final: bool) -> None:
+    def _tick(self, *, final: bool) -> Step:
         event = TurnEvent.UPDATE
         state = self.machine.state
         if final:  # the flush tick reports the last audio; it never changes state (§7.4)
+            self._abandon_partial()
             if state is TurnState.ONGOING:
-                self._final_words()  # clients treat this last Update as the turn's text: decode it whole
+                yield from self._final_words()  # clients treat this last Update as the turn's text
         elif state is TurnState.INITIAL:
-            event = self._maybe_start()
-        elif self._new_speech and (state is TurnState.AWAITING_END or self._partial_due()):
-            event = self._speech_in_turn()
+            event = yield from self._maybe_start()
+        elif self._new_speech and state is TurnState.AWAITING_END:
+            event = yield from self._after_eager()
+        elif self._new_speech and self._partial is None and self._partial_due():
+            self._ask_partial()
         if self.machine.active:
             self._confidence = self._fused()
         self._emit(event, None)
 
-    def _maybe_start(self) -> TurnEvent:
-        onset = self._speech_onset
-        if onset is None or not self._start_pending or self._speech_run < self.policy.min_speech_s:
+    def _partial_due(self) -> bool:
+        """While the user speaks, partials refresh every ``partial_every_s`` of audio."""
+        return self.activity.clock - self.transcriber.hyp_end >= int(self.policy.partial_every_s * SAMPLE_RATE)
+
+    def _ask_partial(self) -> None:
+        self._new_speech = False
+        covers = self.activity.clock
+        seq = self._issue(self.transcriber.request(self.activity, self.params, final=False), urgent=False)
+        self._partial = _Partial(seq, covers, covers + int(self.policy.partial_slack_s * SAMPLE_RATE))
+
+    def _maybe_start(self) -> Generator[int, None, TurnEvent]:
+        act = self.activity
+        onset = act.speech_onset
+        if onset is None or not self._start_pending or act.speech_run < self.policy.min_speech_s:
             self._confidence = 0.0
             return TurnEvent.UPDATE
         start = max(self._window_start, onset - self.policy.preroll_s)
-        self._transcript = TurnTranscript(start)
-        words = self._refresh()
-        if self._silence() >= self.policy.pause_min_s:
+        self.transcriber.begin(start)
+        words = yield from self._decode(final=False)
+        if act.silence() >= self.policy.pause_min_s:
             self._start_pending = False  # the attempt covered the whole utterance
         if not words:
-            self._transcript = None
-            if self._silence() > 1.0:  # a cough or a noise burst: forget it
-                self._speech_onset = None
+            self.transcriber.transcript = None
+            if act.silence() > 1.0:  # a cough or a noise burst: forget it
+                act.speech_onset = None
             return TurnEvent.UPDATE
-        self._transcript.update(words)
+        assert self.transcriber.transcript is not None
+        self.transcriber.transcript.update(words)
         self._start_pending = False
         self._soon_after_end = self._model_end_at is not None and onset - self._model_end_at < SOON_AFTER_END_S
         self._model_end_at = None
         return self.machine.fire(Signal.START)
 
-    def _speech_in_turn(self, *, final: bool = False) -> TurnEvent:
-        """New speech during a turn: refresh the partial; after an eager end, maybe resume.
-        ``final`` when a pause starts: that decode is likely the turn's last."""
-        assert self._transcript is not None
-        words = self._refresh(final=final)
-        if self.machine.state is TurnState.AWAITING_END:
-            if not self._resumed(words):
-                return TurnEvent.UPDATE
-            self._eager_words = None
-            self._transcript.update(words)
-            return self.machine.fire(Signal.RESUME)
-        self._transcript.update(words)
-        return TurnEvent.UPDATE
+    def _after_eager(self, *, final: bool = False) -> Generator[int, None, TurnEvent]:
+        """New speech after an eager end: decode, and resume if the speaker went on."""
+        words = yield from self._decode(final=final)
+        if not self._resumed(words):
+            return TurnEvent.UPDATE
+        self._eager_words = None
+        assert self.transcriber.transcript is not None
+        self.transcriber.transcript.update(words)
+        return self.machine.fire(Signal.RESUME)
 
     def _resumed(self, words: tuple[Word, ...]) -> bool:
         """After an eager end, did the speaker go on? Yes when words begin after the eager
         transcript, or when the new decode says something else and reaches past it (a number
         re-formatted with the digits that followed: "601-448." then "601-448-9723"). A cough
         neither adds words nor changes them."""
-        assert self._transcript is not None
+        tr = self.transcriber.transcript
+        assert tr is not None
         eager = self._eager_words or ()
-        eager_end = eager[-1].end if eager else self._transcript.window_start
+        eager_end = eager[-1].end if eager else tr.window_start
         if any(w.start > eager_end + 0.05 for w in words):
             return True
-        in_window = eager[len(self._transcript.frozen):]  # the decode covers the window only
+        in_window = eager[len(tr.frozen):]  # the decode covers the window only
         changed = [norm_word(w.text) for w in words] != [norm_word(w.text) for w in in_window]
         return changed and any(w.end > eager_end + RESUME_REACH_S for w in words)
 
     # ------------------------------------------------------------------ end decisions (80 ms)
 
-    def _frame_decision(self) -> None:
+    def _frame_decision(self) -> Step:
         if not self.machine.active:
             return
-        silence = self._silence()
+        silence = self.activity.silence()
         if silence < self.policy.pause_min_s:
             return
-        if self._new_speech:  # the pause starts: bring the transcript up to date first
-            if self._speech_in_turn(final=True) is TurnEvent.TURN_RESUMED:
-                self._emit(TurnEvent.TURN_RESUMED, None)
-                self._tick_spoken = True
-                return
+        if not self._pause_decoded:
+            # the pause starts: bring the transcript up to date with a final-quality decode now, so
+            # the end decision that follows has its words ready and never waits for a model
+            self._pause_decoded = True
+            yield from self._settle_partial(now=True)
+            if self.machine.state is TurnState.AWAITING_END:
+                if self._new_speech:
+                    event = yield from self._after_eager(final=True)
+                    if event is TurnEvent.TURN_RESUMED:
+                        self._emit(TurnEvent.TURN_RESUMED, None)
+                        self._tick_spoken = True
+                        return
+            elif self._new_speech:
+                words = yield from self._decode(final=True)
+                assert self.transcriber.transcript is not None
+                self.transcriber.transcript.update(words)
+            elif not self.transcriber.covered(self._speech_end()):
+                self._prefetch_final()
         asks = self.policy.acoustic_at_s
         if len(self._asks) < len(asks) and silence >= asks[len(self._asks)]:
-            p = self._acoustic_score()
+            p = yield from self._acoustic_score()
             while len(self._asks) < len(asks) and silence >= asks[len(self._asks)]:
                 self._asks.append(p)
         self._confidence = self._fused()
         if self.policy.trace:
             self.trace.append((self.now, self._cues()))
-        th = self.params.thresholds
-        decision: tuple[TurnEvent, Trigger | None] | None = None
-        if silence * 1000 >= th.eot_timeout_ms:
-            decision = self._end_turn(Trigger.TIMEOUT)
-        elif th.eot_threshold < 1.0 and self._confidence >= th.eot_threshold:
-            if th.eager_eot_threshold is not None and self.machine.state is TurnState.ONGOING:
-                # eager mode: a model end is always preceded by an eager one; when the confidence
-                # crosses both thresholds in one frame, both go out back to back (no 80 ms wait)
-                eager = self._eager()
-                if eager[0] is TurnEvent.UPDATE:
-                    return
-                self._emit(*eager)
-            decision = self._end_turn(Trigger.MODEL)
-        elif (th.eager_eot_threshold is not None and self.machine.state is TurnState.ONGOING
-              and self._confidence >= th.eager_eot_threshold):
-            decision = self._eager()
-        if decision is not None and decision[0] is not TurnEvent.UPDATE:
-            self._emit(*decision)
+        decision = decide(self._confidence, silence, self.params.thresholds, self.machine.state)
+        if decision is Decision.HOLD:
+            return
+        if decision in (Decision.EAGER, Decision.EAGER_AND_END):
+            if not (yield from self._eager()):
+                return
+            self._emit(TurnEvent.EAGER_END_OF_TURN, None)
             self._tick_spoken = True
+            if decision is Decision.EAGER:
+                return
+        trigger = Trigger.TIMEOUT if decision is Decision.TIMEOUT else Trigger.MODEL
+        yield from self._end_turn(trigger)
+        self._emit(TurnEvent.END_OF_TURN, trigger)
+        self._tick_spoken = True
 
-    def _acoustic_score(self) -> float:
-        assert self._transcript is not None
-        audio = self._turn_audio_for_acoustic(int(self._transcript.window_start * SAMPLE_RATE))
-        (p,) = self.engines.turn.score([TurnRequest(audio=audio, transcript=self._transcript.text)])
-        return float(p)
+    def _speech_end(self) -> int:
+        return int(self.activity.last_speech * SAMPLE_RATE)
 
-    def _turn_audio_for_acoustic(self, start: int) -> Audio:
-        """The turn's audio up to now with its earlier pauses shortened (``shorten_pauses``; the
-        current pause is kept whole): closer to the single utterances Smart Turn was trained on,
-        since long silences inside its 8 s window read as a turn trailing off
-        (``benchmarks/smart_turn_pauses.py`` measures the effect)."""
-        audio = self._ring.slice(start, self._ring.end)
-        gaps = [(a - start, b - start) for a, b in self._gaps]
-        audio = shorten_pauses(audio, gaps, int(self.policy.acoustic_gap_s * SAMPLE_RATE))
-        return audio[-int(8.0 * SAMPLE_RATE):]
+    def _acoustic_score(self) -> Generator[int, None, float]:
+        tr = self.transcriber.transcript
+        assert tr is not None
+        audio = self.activity.acoustic_audio(int(tr.window_start * SAMPLE_RATE), self.policy.acoustic_gap_s)
+        seq = self._issue(TurnRequest(audio=audio, transcript=tr.text))
+        p = yield from self._answer(seq)
+        return float(p) if isinstance(p, float) else 0.5
 
     def _cues(self) -> Cues:
-        assert self._transcript is not None
-        if self._eager_words is not None:
-            words = self._eager_words
-        elif self._hyp:  # the latest decode of the window: the stabilised transcript can lag it
-            words = monotone((*self._transcript.frozen, *self._hyp))  # ("738. 226." vs "738-226-19")
-        else:
-            words = self._transcript.words
-        return Cues(silence_s=self._silence(), acoustic=tuple(self._asks), words=tuple(words),
+        words = self._eager_words if self._eager_words is not None else self.transcriber.latest_words()
+        return Cues(silence_s=self.activity.silence(), acoustic=tuple(self._asks), words=tuple(words),
                     soon_after_end=self._soon_after_end)
 
-    def _features(self) -> tuple[float, ...]:
-        return features(self._cues())
-
     def _fused(self) -> float:
-        return self.policy.model.probability(self._features())
+        return self.policy.model.probability(features(self._cues()))
 
-    def _slide_window(self) -> None:
-        assert self._transcript is not None
-        tr = self._transcript
-        if self.now - tr.window_start > self.policy.max_window_s:
-            tr.slide(self.now - self.policy.keep_after_slide_s)
-
-    def _final_words(self) -> tuple[Word, ...]:
-        """The turn's final words, from the whole window: the last partial when it already
-        covers every sample of speech, else a fresh final decode."""
-        assert self._transcript is not None
-        tr = self._transcript
+    def _final_words(self) -> Generator[int, None, tuple[Word, ...]]:
+        """The turn's final words, from the whole window: the latest decode when it is
+        final-quality and covers every sample of speech (the usual case: the pause's decode),
+        else a fresh final decode."""
+        tr = self.transcriber.transcript
+        assert tr is not None
         before = tr.words
-        covered = (self._hyp_final and not self._new_speech
-                   and self._hyp_end >= int(self._last_speech * SAMPLE_RATE))
-        hyp = self._hyp if covered else self._asr(tr.window_start, final=True)
+        pre, self._prefetch = self._prefetch, None
+        if self.transcriber.covered(self._speech_end()) and not self._new_speech:
+            hyp = self.transcriber.hyp
+            if pre is not None:
+                self._abandon(pre.seq)
+        elif pre is not None and not self._new_speech:
+            res = yield from self._answer(pre.seq)
+            hyp = self.transcriber.took(res if isinstance(res, AsrResult) else None, covers=pre.covers,
+                                        final=True)
+        else:
+            if pre is not None:
+                self._abandon(pre.seq)
+            hyp = yield from self._decode(final=True)
         final = tr.finalize(hyp)
         return final if final else before
 
-    def _eager(self) -> tuple[TurnEvent, Trigger | None]:
-        words = self._final_words()
+    def _eager(self) -> Generator[int, None, bool]:
+        words = yield from self._final_words()
         if not words:
-            return TurnEvent.UPDATE, None
+            return False
         self._eager_words = words
-        return self.machine.fire(Signal.EAGER), None
+        self.machine.fire(Signal.EAGER)
+        return True
 
-    def _end_turn(self, trigger: Trigger) -> tuple[TurnEvent, Trigger | None]:
-        self._model_end_at = self._last_speech if trigger is Trigger.MODEL else None
+    def _end_turn(self, trigger: Trigger) -> Step:
+        self._model_end_at = self.activity.last_speech if trigger is Trigger.MODEL else None
         if self._eager_words is None:
-            self._eager_words = self._final_words()
-        return self.machine.fire(Signal.END), trigger
+            self._eager_words = yield from self._final_words()
+        self.machine.fire(Signal.END)
 
     # ------------------------------------------------------------------ emitting
 
     def _words_now(self) -> tuple[Word, ...]:
-        if not self.machine.active and self._eager_words is None:
-            return ()
         if self._eager_words is not None:
             return self._eager_words
-        return self._transcript.words if self._transcript else ()
+        if not self.machine.active or self.transcriber.transcript is None:
+            return ()
+        return self.transcriber.transcript.words
 
     def _emit(self, event: TurnEvent, trigger: Trigger | None) -> None:
         p = self.params
@@ -534,11 +617,12 @@ class Session:
         if words and p.keyterms:
             words = apply_keyterms(words, p.keyterms)
         if words and (p.numerals or p.profanity_filter or p.redact):
-            lang = self._language or (p.language_hints[0] if p.language_hints else "en")
+            lang = self.transcriber.language or (p.language_hints[0] if p.language_hints else "en")
             words = format_words(words, numerals_on=p.numerals, profanity_filter=p.profanity_filter,
                                  redact_modes=p.redact, lang=lang)
         multi = p.multilingual
-        languages = ((self._language,) if (self._language and words) else ()) if multi else None
+        language = self.transcriber.language
+        languages = ((language,) if (language and words) else ()) if multi else None
         hinted = p.language_hints if (multi and p.language_hints) else None
         confidence = self._confidence if (self.machine.active or event is TurnEvent.END_OF_TURN) else 0.0
         self._events.append(TurnInfo(
@@ -550,27 +634,28 @@ class Session:
 
     def _after_end(self) -> None:
         self.machine.advance_index()
+        self._abandon_partial()
+        self.generation += 1
         self._window_start = self.now
-        self._transcript = None
+        self.transcriber.reset()
         self._eager_words = None
         self._asks = []
         self._confidence = 0.0
-        self._speech_onset = None
+        self.activity.speech_onset = None
         self._new_speech = False
         self._start_pending = False
-        self._language = None
-        self._hyp, self._hyp_end, self._hyp_final = (), 0, False
 
     # ------------------------------------------------------------------ control messages
 
-    def _force_end_turn(self) -> None:
+    def _force_end_turn(self) -> Step:
         if not self.machine.active:
             self._events.append(Warning(
                 "FORCE_END_TURN_NO_ACTIVE_TURN",
                 "Received ForceEndTurn while no turn was active; the request was ignored."))
             return
-        event, trigger = self._end_turn(Trigger.MANUAL)
-        self._emit(event, trigger)
+        self._abandon_partial()
+        yield from self._end_turn(Trigger.MANUAL)
+        self._emit(TurnEvent.END_OF_TURN, Trigger.MANUAL)
 
     def _configure(self, msg: m.Configure) -> None:
         try:

@@ -29,6 +29,7 @@ from turnscribe.engines.base import Engines
 from turnscribe.errors import HandshakeError, NotFound, Unauthorized
 from turnscribe.metrics import Metrics
 from turnscribe.protocol.params import ListenParams, parse_listen_params
+from turnscribe.server.dispatch import Work
 
 log = logging.getLogger("turnscribe.server")
 
@@ -44,13 +45,33 @@ class AppState:
     executor: ThreadPoolExecutor
     engines: Engines | None = None
     load_error: str | None = None
-    streams: int = 0
+    streams: int = 0                 # streams being served
+    admitted: int = 0                # handshakes accepted and not yet closed (admission control)
     draining: asyncio.Event = field(default_factory=asyncio.Event)
     metrics: Metrics = field(default_factory=Metrics)
+    work: Work | None = None         # where sessions' engine work runs (set once engines are loaded)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)  # background tasks kept alive
 
     @property
     def ready(self) -> bool:
-        return self.engines is not None
+        return self.engines is not None and self.work is not None
+
+    @property
+    def full(self) -> bool:
+        return 0 < self.settings.max_streams <= self.admitted
+
+    def readiness(self) -> tuple[int, dict[str, object]]:
+        """/readyz: 200 while streams can be admitted; 503 while loading, failed, full or draining."""
+        limits = {"streams": self.admitted, "max_streams": self.settings.max_streams,
+                  "max_lag_s": self.settings.max_lag_s, "scheduler": self.settings.scheduler}
+        if not self.ready:
+            return 503, {"status": "loading" if self.load_error is None else "failed",
+                         "error": self.load_error, **limits}
+        if self.draining.is_set():
+            return 503, {"status": "draining", **limits}
+        engines = self.engines.names if self.engines else {}
+        return (503 if self.full else 200), {"status": "full" if self.full else "ready", "engines": engines,
+                                              **limits}
 
 
 class FluxConnection(ServerConnection):
@@ -127,11 +148,8 @@ def make_process_request(state: AppState) -> Callable[[ServerConnection, Request
             headers["Content-Length"] = str(len(body))
             return Response(200, "OK", headers, body)
         if url.path == "/readyz":
-            if state.ready:
-                return _json_response(200, {"status": "ready", "engines": state.engines.names if state.engines
-                                            else {}})
-            return _json_response(503, {"status": "loading" if state.load_error is None else "failed",
-                                        "error": state.load_error})
+            status, doc = state.readiness()
+            return _json_response(status, doc)
         try:
             if url.path != LISTEN_PATH:
                 raise NotFound(f"No such endpoint {url.path!r}; Flux streams on {LISTEN_PATH}.")
@@ -153,9 +171,44 @@ def make_process_request(state: AppState) -> Callable[[ServerConnection, Request
         if "upgrade" not in request.headers.get("Connection", "").lower():
             state.metrics.stream_refused("not_websocket")
             return error_response(426, "Bad Request", "This endpoint only speaks WebSocket.", request_id)
+        if state.full:
+            state.metrics.stream_refused("capacity")
+            return error_response(503, "SERVICE_UNAVAILABLE", f"The server is at capacity "
+                                  f"({state.settings.max_streams} streams); retry or connect to another "
+                                  "replica.", request_id)
+        admit(state, connection)
         return None
 
     return process_request
+
+
+def start_work(state: AppState, engines: Engines) -> None:
+    """Make ``engines`` the server's and start where their work runs (``settings.scheduler``)."""
+    from turnscribe.server.dispatch import BatchedWork, InlineWork
+
+    loop = asyncio.get_running_loop()
+    s = state.settings
+    state.engines = engines
+    if s.scheduler == "inline":
+        state.work = InlineWork(engines, loop, state.executor, state.metrics)
+    else:
+        state.work = BatchedWork(engines, loop, threads=s.compute_threads, metrics=state.metrics)
+
+
+def admit(state: AppState, connection: ServerConnection) -> None:
+    """Count the stream against ``max_streams`` until its connection closes, whether or not the
+    upgrade completes (a slot can never leak)."""
+    state.admitted += 1
+
+    async def release() -> None:
+        try:
+            await connection.wait_closed()
+        finally:
+            state.admitted -= 1
+
+    task = asyncio.get_running_loop().create_task(release())
+    state.tasks.add(task)
+    task.add_done_callback(state.tasks.discard)
 
 
 def process_response(connection: ServerConnection, request: Request, response: Response) -> Response:

@@ -1,8 +1,12 @@
-"""Per-connection pump: socket → Session → socket. The only wall clock is the idle timeout.
+"""Per-connection pump: socket → Session → engine work → Session → socket.
 
-Frames are handed to the session in order, one at a time, on the shared worker pool (the
-session and its engines do CPU work); the events it returns are sent as text frames. The
-one catch-all of the server lives here: anything unexpected becomes ``Error``
+Three things run per stream: the *reader* (socket frames into the session; the idle timeout and
+the lag limit, the only wall-clock rules), the *writer* (session events out as JSON text frames,
+woken whenever the session may have produced some) and the engine work the session asks for,
+which runs wherever ``AppState.work`` sends it (the shared scheduler, or inline) and comes back
+on the event loop as ``Session.deliver``. Nothing here waits on a model.
+
+The one catch-all of the server lives here: anything unexpected becomes ``Error``
 ``INTERNAL_SERVER_ERROR`` + close 1011 for this stream only.
 """
 
@@ -10,13 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 
 from websockets.exceptions import ConnectionClosed
 
-from turnscribe.errors import IdleTimeout, InternalError
-from turnscribe.protocol.events import Error, WireEncoder
+from turnscribe.errors import IdleTimeout, InternalError, Overloaded
+from turnscribe.protocol.events import Error, TurnEvent, TurnInfo, WireEncoder
 from turnscribe.protocol.session import Session
+from turnscribe.protocol.work import EngineResult
+from turnscribe.scheduler import Overloaded as QueueFull
 from turnscribe.server.app import AppState, FluxConnection
+from turnscribe.server.dispatch import Work
 
 log = logging.getLogger("turnscribe.stream")
 
@@ -24,18 +32,29 @@ NORMAL_CLOSE = 1000
 GOING_AWAY = 1001
 
 
-async def _send_events(ws: FluxConnection, session: Session, encoder: WireEncoder) -> int | None:
-    """Send what the session produced; returns the close code of an Error, if one was sent."""
-    close_code = None
-    for ev in session.events_to_send():
-        await ws.send(encoder.encode(ev))
-        if isinstance(ev, Error):
-            close_code = ev.close_code
-    return close_code
-
-
 class Draining(Exception):
     """The server is shutting down: flush this stream and close it with 1001."""
+
+
+class ArrivalLog:
+    """When each stretch of stream audio arrived (wall clock), to measure how late an event is:
+    lag = time sent − time the audio up to its ``audio_window_end`` had arrived."""
+
+    def __init__(self) -> None:
+        self._marks: deque[tuple[float, float]] = deque()  # (stream seconds received, wall time)
+        self._last: tuple[float, float] | None = None
+
+    def received(self, stream_s: float, wall: float) -> None:
+        self._marks.append((stream_s, wall))
+
+    def arrival(self, stream_s: float) -> float | None:
+        """Wall time at which the stream had received ``stream_s`` seconds (queries must not go
+        back in time: events' ``audio_window_end`` never does)."""
+        while self._marks and self._marks[0][0] < stream_s - 1e-6:
+            self._last = self._marks.popleft()
+        if self._marks:
+            return self._marks[0][1]
+        return self._last[1] if self._last is not None else None
 
 
 async def _recv(ws: FluxConnection, idle_timeout: float, draining: asyncio.Event) -> str | bytes:
@@ -58,36 +77,120 @@ async def _recv(ws: FluxConnection, idle_timeout: float, draining: asyncio.Event
             raise IdleTimeout(f"No audio or messages received for {idle_timeout:g} s.")
 
 
+class Stream:
+    def __init__(self, ws: FluxConnection, state: AppState, work: Work) -> None:
+        assert ws.params is not None and state.engines is not None
+        self.ws, self.state, self.work = ws, state, work
+        self.loop = asyncio.get_running_loop()
+        vad = state.engines.vad
+        self.session = Session(ws.params, vad_state=vad.new_state(), vad_chunk=vad.chunk_samples,
+                               stream_id=ws.request_id)
+        self.encoder = WireEncoder(ws.request_id)
+        self.arrivals = ArrivalLog()
+        self.wake = asyncio.Event()
+        self.close_code: int | None = None
+        self.going_away = False
+
+    # ------------------------------------------------------------------ session plumbing
+
+    def pump(self) -> None:
+        """Send the session's new engine work off and wake the writer."""
+        work = self.session.pending_work()
+        if work:
+            try:
+                self.work.submit(work, self.deliver)
+            except QueueFull:
+                self.session.fail(Overloaded("The server is overloaded; the stream was closed."))
+        self.wake.set()
+
+    def deliver(self, result: EngineResult | BaseException) -> None:
+        if isinstance(result, BaseException):
+            log.error("stream %s: engine failure", self.ws.request_id, exc_info=result)
+            self.session.fail(InternalError("Internal server error; the stream was closed."))
+        else:
+            self.session.deliver(result)
+        self.pump()
+
+    # ------------------------------------------------------------------ the two tasks
+
+    async def read(self) -> None:
+        s, settings, metrics = self.session, self.state.settings, self.state.metrics
+        while not s.closed:
+            try:
+                frame = await _recv(self.ws, settings.idle_timeout_s, self.state.draining)
+            except IdleTimeout as exc:
+                s.fail(exc)
+                self.pump()
+                return
+            except Draining:
+                self.going_away = True
+                s.receive_eof()
+                self.pump()
+                return
+            if isinstance(frame, bytes):
+                before = s.activity.received
+                s.receive_audio(frame)
+                got = (s.activity.received - before) / 16000
+                if got > 0:
+                    metrics.add_audio(got)
+                    self.arrivals.received(s.activity.received / 16000, self.loop.time())
+                if s.backlog_s > settings.max_lag_s > 0:
+                    s.fail(Overloaded(f"The stream fell {s.backlog_s:.1f} s behind real time (limit "
+                                      f"{settings.max_lag_s:g} s); the server is overloaded."))
+            else:
+                s.receive_text(frame)
+                if s.input_ended:
+                    self.pump()
+                    return  # the writer closes the connection once the flush is done
+            self.pump()
+
+    async def write(self) -> None:
+        metrics = self.state.metrics
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            for ev in self.session.events_to_send():
+                await self.ws.send(self.encoder.encode(ev))
+                if isinstance(ev, TurnInfo):
+                    arrived = self.arrivals.arrival(ev.audio_window_end)
+                    if arrived is not None:
+                        metrics.observe_update_lag(self.loop.time() - arrived,
+                                                   end_of_turn=ev.event is TurnEvent.END_OF_TURN)
+                elif isinstance(ev, Error):
+                    self.close_code = ev.close_code
+                    metrics.stream_error(ev.code)
+            if self.session.closed:
+                return
+
+    async def run(self) -> None:
+        self.pump()  # Connected
+        reader = asyncio.ensure_future(self.read())
+        writer = asyncio.ensure_future(self.write())
+        try:
+            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            if reader in done:
+                reader.result()  # a closed socket raises here
+                await writer
+            else:
+                writer.result()
+        finally:
+            reader.cancel()
+            writer.cancel()
+            self.work.cancel(self.ws.request_id)
+        default = GOING_AWAY if self.going_away else NORMAL_CLOSE
+        await self.ws.close(self.close_code or default)
+
+
 async def handle_stream(ws: FluxConnection, state: AppState) -> None:
-    assert ws.params is not None and state.engines is not None
-    loop = asyncio.get_running_loop()
-    ws.last_activity = loop.time()
+    assert ws.params is not None and state.work is not None
+    ws.last_activity = asyncio.get_running_loop().time()
     rid = ws.request_id
     state.streams += 1
+    state.metrics.stream_opened(ws.params.model)
     log.info("stream %s opened (%s)", rid, ws.params.model)
     encoder = WireEncoder(rid)
-    session: Session | None = None
-    close_code: int | None = None
     try:
-        session = await loop.run_in_executor(state.executor, Session, ws.params, state.engines)
-        close_code = await _send_events(ws, session, encoder)
-        while not session.closed:
-            try:
-                frame = await _recv(ws, state.settings.idle_timeout_s, state.draining)
-            except IdleTimeout as exc:
-                session.fail(exc)
-                close_code = await _send_events(ws, session, encoder)
-                break
-            except Draining:
-                await loop.run_in_executor(state.executor, session.receive_eof)
-                close_code = await _send_events(ws, session, encoder) or GOING_AWAY
-                break
-            if isinstance(frame, bytes):
-                await loop.run_in_executor(state.executor, session.receive_audio, frame)
-            else:
-                await loop.run_in_executor(state.executor, session.receive_text, frame)
-            close_code = await _send_events(ws, session, encoder)
-        await ws.close(close_code or NORMAL_CLOSE)
+        await Stream(ws, state, state.work).run()
     except ConnectionClosed:
         log.info("stream %s: client went away", rid)
     except Exception:  # the one catch-all: this stream fails, the server and other streams go on
@@ -100,4 +203,5 @@ async def handle_stream(ws: FluxConnection, state: AppState) -> None:
             pass
     finally:
         state.streams -= 1
+        state.metrics.stream_closed()
         log.info("stream %s closed", rid)

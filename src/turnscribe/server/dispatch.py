@@ -1,0 +1,154 @@
+"""Where a session's engine work runs: the shared batching scheduler, or inline (the baseline).
+
+``BatchedWork`` turns each ``EngineRequest`` into a scheduler job on a *lane* — one per engine,
+window class and urgency — so a batch always holds requests of one model and one input shape:
+
+===================================  ========  =========  ==========  =====================
+lane                                 priority  max batch  max wait    under load
+===================================  ========  =========  ==========  =====================
+VAD (every frame's speech decision)  0         64         0           never dropped
+Smart Turn, decodes a decision needs 1         16 / 8     3 / 5 ms    never dropped
+live partials                        3         16         20 ms       shed when stale,
+                                                                      superseded by newer
+===================================  ========  =========  ==========  =====================
+
+Partials are best-effort: a newer partial of the same stream replaces a queued older one, and a
+partial that waited longer than ``PARTIAL_MAX_AGE_S`` is shed (the session then simply keeps its
+last words), so the partial cadence falls with load instead of the decisions getting late.
+
+``InlineWork`` runs every request of a session at once on the executor, one session at a time, as
+the server did before the scheduler: the baseline ``turnscribe bench load`` compares against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import Executor
+from typing import Protocol
+
+from turnscribe.engines.base import SAMPLE_RATE, AsrRequest, Engines, window_seconds
+from turnscribe.engines.inline import run_requests
+from turnscribe.metrics import Metrics
+from turnscribe.protocol.work import EngineRequest, EngineResult, WorkKind
+from turnscribe.scheduler import Batch, Dropped, Job, LaneConfig, WorkerPool
+
+PARTIAL_MAX_AGE_S = 0.2
+
+Deliver = Callable[[EngineResult | BaseException], None]
+
+
+class Work(Protocol):
+    def submit(self, requests: Sequence[EngineRequest], deliver: Deliver) -> None: ...
+
+    def cancel(self, stream_id: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def lane_of(req: EngineRequest) -> Hashable:
+    kind = req.kind
+    if kind is WorkKind.ASR:
+        assert isinstance(req.payload, AsrRequest)
+        role = "multi" if req.multilingual else ("final" if req.payload.final else "partial")
+        return ("asr", role, window_seconds(len(req.payload.audio) / SAMPLE_RATE), req.urgent)
+    return (kind.value,)
+
+
+def lane_config(lane: Hashable) -> LaneConfig:
+    assert isinstance(lane, tuple)
+    if lane[0] == "vad":
+        return LaneConfig(priority=0, max_batch=64, max_wait_s=0.0, capacity=8192)
+    if lane[0] == "turn":
+        return LaneConfig(priority=1, max_batch=16, max_wait_s=0.003, capacity=2048)
+    if lane[3]:  # a decode a decision waits for
+        return LaneConfig(priority=1, max_batch=8, max_wait_s=0.005, capacity=2048)
+    return LaneConfig(priority=3, max_batch=16, max_wait_s=0.02, capacity=1024, droppable=True,
+                      max_age_s=PARTIAL_MAX_AGE_S)
+
+
+def _engine_label(lane: Hashable) -> str:
+    assert isinstance(lane, tuple)
+    return f"asr_{lane[1]}" if lane[0] == "asr" else str(lane[0])
+
+
+class BatchedWork:
+    """One ``WorkerPool`` for every stream; results come back on the event loop."""
+
+    def __init__(self, engines: Engines, loop: asyncio.AbstractEventLoop, *, threads: int,
+                 metrics: Metrics) -> None:
+        self._engines = engines
+        self._loop = loop
+        self._metrics = metrics
+        self._pool: WorkerPool[EngineRequest, EngineResult] = WorkerPool(
+            lane_config, self._run, threads=threads, on_batch=self._observe)
+
+    def _run(self, batch: Batch[EngineRequest]) -> Sequence[EngineResult]:
+        return run_requests(self._engines, [j.payload for j in batch.jobs])
+
+    def _observe(self, batch: Batch[EngineRequest], seconds: float) -> None:
+        label = _engine_label(batch.lane)
+        self._metrics.observe_batch(label, len(batch.jobs), seconds)
+        depth = sum(n for lane, n in self._pool.depths().items() if _engine_label(lane) == label)
+        self._metrics.set_queue_depth(label, depth)
+
+    def submit(self, requests: Sequence[EngineRequest], deliver: Deliver) -> None:
+        loop = self._loop
+
+        def done(job: Job[EngineRequest], outcome: EngineResult | Dropped | BaseException) -> None:
+            if isinstance(outcome, Dropped):
+                self._metrics.job_dropped(_engine_label(job.lane), outcome.reason)
+                value: EngineResult | BaseException = job.payload.answer(None)
+            else:
+                value = outcome
+            loop.call_soon_threadsafe(deliver, value)
+
+        for req in requests:
+            lane = lane_of(req)
+            key = (req.stream_id, "partial") if not req.urgent else None
+            self._pool.submit(Job(lane, req.stream_id, req.generation, req, supersede_key=key), done)
+
+    def cancel(self, stream_id: str) -> None:
+        self._pool.cancel(stream_id)
+
+    def close(self) -> None:
+        self._pool.close(timeout=5.0)
+
+
+class InlineWork:
+    """Each session's requests run together on the executor, as soon as it asks (no sharing)."""
+
+    def __init__(self, engines: Engines, loop: asyncio.AbstractEventLoop, executor: Executor,
+                 metrics: Metrics) -> None:
+        self._engines = engines
+        self._loop = loop
+        self._executor = executor
+        self._metrics = metrics
+
+    def _run(self, requests: Sequence[EngineRequest]) -> list[EngineResult]:
+        t0 = time.perf_counter()
+        out = run_requests(self._engines, requests)
+        self._metrics.observe_batch("inline", len(requests), time.perf_counter() - t0)
+        return out
+
+    def submit(self, requests: Sequence[EngineRequest], deliver: Deliver) -> None:
+        fut = self._loop.run_in_executor(self._executor, self._run, list(requests))
+
+        def finished(f: asyncio.Future[list[EngineResult]]) -> None:
+            if f.cancelled():
+                return
+            exc = f.exception()
+            if exc is not None:
+                deliver(exc)
+                return
+            for res in f.result():
+                deliver(res)
+
+        fut.add_done_callback(finished)
+
+    def cancel(self, stream_id: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
