@@ -295,7 +295,7 @@ def test_bench_against_fake_servers_with_the_baseline(tiny_data: Path, tmp_path:
     out = tmp_path / "results" / "bench.json"
     t = time.monotonic()
     rc = main(["bench", "load", "--engine", "fake", "--data", str(tiny_data), "--streams", "2",
-               "--duration", "6", "--warmup", "1", "--ramp", "0.5", "--pause", "0.2",
+               "--duration", "6", "--warmup", "1", "--ramp", "0.5", "--pause", "0.2", "--ready-timeout", "20",
                "--mix", "conversational", "--out", str(out)])
     assert rc == 0
     assert time.monotonic() - t < 30
