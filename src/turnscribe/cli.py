@@ -40,8 +40,12 @@ async def _serve(settings: Settings) -> None:
                     "anyone who can reach it")
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
+    def request_stop() -> None:
+        if not stop.done():
+            stop.set_result(None)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+        loop.add_signal_handler(sig, request_stop)
     try:
         # the scheduler's workers may run one model in parallel: let CTranslate2 run that many batches
         inter = settings.compute_threads if settings.scheduler == "batched" else 1
@@ -63,6 +67,9 @@ async def _serve(settings: Settings) -> None:
     state.executor.shutdown(wait=False, cancel_futures=True)
 
 
+_DEFAULTS = Settings()
+
+
 def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("serve", help="run the Flux-compatible WebSocket server")
     p.add_argument("--host", default="127.0.0.1")
@@ -77,11 +84,11 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--scheduler", choices=("batched", "inline"), default="batched",
                    help="batched: one set of models shared through the batching scheduler (default); "
                         "inline: each session calls the models itself (the baseline for bench load)")
-    p.add_argument("--max-streams", type=int, default=Settings.max_streams,
+    p.add_argument("--max-streams", type=int, default=_DEFAULTS.max_streams,
                    help="concurrent streams admitted; more are refused with HTTP 503 (0 = no limit)")
-    p.add_argument("--max-lag", type=float, default=Settings.max_lag_s,
+    p.add_argument("--max-lag", type=float, default=_DEFAULTS.max_lag_s,
                    help="seconds a stream may fall behind real time before it is closed with an Error")
-    p.add_argument("--compute-threads", type=int, default=Settings.compute_threads,
+    p.add_argument("--compute-threads", type=int, default=_DEFAULTS.compute_threads,
                    help="scheduler threads that run the models (one per core)")
     p.add_argument("--log-level", default="INFO")
 
@@ -94,8 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from turnscribe.eval.cli import add_eval_commands
     except ImportError:  # evaluation tools are optional
-        add_eval_commands = None
-    if add_eval_commands is not None:
+        pass
+    else:
         add_eval_commands(sub)
     try:
         from turnscribe.bench.cli import add_bench_commands

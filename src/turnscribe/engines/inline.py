@@ -37,8 +37,8 @@ def run_requests(engines: Engines, requests: Sequence[EngineRequest]) -> list[En
     turn = [i for i, r in enumerate(requests) if isinstance(r.payload, TurnRequest)]
     if turn:
         scores = engines.turn.score([requests[i].payload for i in turn])  # type: ignore[misc]
-        for i, p in zip(turn, scores, strict=True):
-            values[i] = float(p)
+        for i, score in zip(turn, scores, strict=True):
+            values[i] = float(score)
     return [r.answer(v) for r, v in zip(requests, values, strict=True)]
 
 

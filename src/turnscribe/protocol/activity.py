@@ -41,7 +41,7 @@ class ActivityPolicy:
 def levels_db(audio: Audio, chunk: int) -> npt.NDArray[np.float64]:
     """RMS level (dBFS) of each ``chunk``-sample piece of ``audio``."""
     x = audio[: len(audio) // chunk * chunk].reshape(-1, chunk).astype(np.float64)
-    return 10.0 * np.log10(np.mean(x * x, axis=1) + 1e-12)
+    return np.asarray(10.0 * np.log10(np.mean(x * x, axis=1) + 1e-12), dtype=np.float64)
 
 
 def shorten_pauses(audio: Audio, gaps: Iterable[tuple[int, int]], keep: int) -> Audio:

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
+from websockets.frames import Frame
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
@@ -81,9 +82,9 @@ class FluxConnection(ServerConnection):
     params: ListenParams | None = None
     last_activity: float = 0.0
 
-    def process_event(self, event: object) -> None:  # type: ignore[override]
+    def process_event(self, event: Request | Response | Frame) -> None:
         self.last_activity = self.loop.time()
-        super().process_event(event)  # type: ignore[arg-type]
+        super().process_event(event)
 
 
 def _json_response(status: int, doc: dict[str, object], *, extra: dict[str, str] | None = None) -> Response:
