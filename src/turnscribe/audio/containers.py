@@ -100,7 +100,7 @@ class WavParser:
             if not self._header_done:
                 if avail < 12:
                     break
-                if buf[pos:pos + 4] not in (b"RIFF", b"RF64") or buf[pos + 8:pos + 12] != b"WAVE":
+                if bytes(buf[pos:pos + 4]) not in (b"RIFF", b"RF64") or buf[pos + 8:pos + 12] != b"WAVE":
                     raise AudioFormatError("not a RIFF/WAVE header")
                 self._header_done, pos = True, pos + 12
             elif self._skip:
@@ -323,7 +323,8 @@ class WebmParser:
     def feed(self, data: bytes) -> list[bytes]:
         buf = self._buf
         buf += data
-        pos, out = 0, []
+        pos = 0
+        out: list[bytes] = []
         while pos < len(buf):
             if self._skip:
                 n = min(self._skip, len(buf) - pos)
@@ -361,7 +362,7 @@ class WebmParser:
 
     def _element(self, eid: int, size: int, header_at: int, start: int) -> None:
         stack = self._stack
-        while stack and stack[-1][1] is not None and header_at >= stack[-1][1]:  # type: ignore[operator]
+        while stack and stack[-1][1] is not None and header_at >= stack[-1][1]:
             stack.pop()
         while stack and stack[-1][1] is None and eid in _CLOSED_BY[stack[-1][0]]:  # unknown-size ends
             stack.pop()

@@ -18,6 +18,7 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import av
@@ -104,8 +105,8 @@ class _OpusDecoder:
             ctx = av.CodecContext.create("libopus", "r")
         except ValueError:  # UnknownCodecError: no libopus wrapper, use FFmpeg's native decoder
             ctx = av.CodecContext.create("opus", "r")
-        ctx.sample_rate = OPUS_RATE  # type: ignore[attr-defined]
-        ctx.layout = "mono"  # type: ignore[attr-defined]
+        ctx.sample_rate = OPUS_RATE
+        ctx.layout = "mono"
         ctx.options = {"request_sample_fmt": "flt"}
         self._ctx = ctx
 
@@ -114,7 +115,7 @@ class _OpusDecoder:
             return _EMPTY
         parts = []
         for frame in self._ctx.decode(av.Packet(packet)):
-            a = frame.to_ndarray()  # type: ignore[union-attr]
+            a = frame.to_ndarray()
             if a.dtype == np.int16:
                 a = a.astype(np.float32) / np.float32(32768.0)
             elif a.dtype != np.float32:
@@ -272,8 +273,9 @@ class _ContainerStage:
             if kind is None:
                 return _EMPTY
             data, self._head = self._head, b""
-            self._inner = {"wav": _WavStage, "ogg": lambda: _OggOpusStage("Ogg/Opus", False),
-                           "webm": _WebmStage}[kind]()
+            stages: dict[str, Callable[[], _Stage]] = {
+                "wav": _WavStage, "ogg": lambda: _OggOpusStage("Ogg/Opus", False), "webm": _WebmStage}
+            self._inner = stages[kind]()
         return self._inner.feed(data)
 
 
@@ -319,9 +321,9 @@ class AudioDecoder:
         self._flushed = True
         return self._guard(lambda: _EMPTY, last=True)
 
-    def _guard(self, step: object, last: bool) -> np.ndarray:
+    def _guard(self, step: Callable[[], np.ndarray], last: bool) -> np.ndarray:
         try:
-            x = step()  # type: ignore[operator]
+            x = step()
             self._in_samples += x.size
             return self._resample(x, last)
         except AudioFormatError as e:
@@ -343,7 +345,8 @@ class AudioDecoder:
                                                       quality="HQ")
         if self._passthrough or self._resampler is None:
             return np.ascontiguousarray(x, dtype=np.float32)
-        y = self._resampler.resample_chunk(np.ascontiguousarray(x, dtype=np.float32), last=last)
+        y = np.asarray(self._resampler.resample_chunk(np.ascontiguousarray(x, dtype=np.float32), last=last),
+                       dtype=np.float32)
         return np.clip(y, -1.0, 1.0).astype(np.float32, copy=False)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import numpy as np
 import numpy.typing as npt
@@ -79,7 +80,7 @@ class ScriptedAsr:
         frames = req.audio[: n * chunk].reshape(n, chunk)
         loud = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1)) >= self.threshold
         loud_times = [req.offset + i * chunk / SAMPLE_RATE for i in np.flatnonzero(loud)]
-        per_word = int(round(self.seconds_per_word * SAMPLE_RATE / chunk))
+        per_word = round(self.seconds_per_word * SAMPLE_RATE / chunk)
         words = []
         for k in range(len(loud_times) // per_word):
             span = loud_times[k * per_word:(k + 1) * per_word]
@@ -101,6 +102,15 @@ class ScriptedTurn:
         return [0.9 if req.transcript.rstrip().endswith((".", "?", "!")) else 0.2 for req in batch]
 
 
-def fake_engines(script: str = "hello there how are you. i am fine thanks.", **kw: float) -> Engines:
+class ScriptedAsrOptions(TypedDict, total=False):
+    """The keyword options of ``ScriptedAsr``."""
+
+    seconds_per_word: float
+    threshold: float
+    language: str
+
+
+def fake_engines(script: str = "hello there how are you. i am fine thanks.",
+                 **kw: Unpack[ScriptedAsrOptions]) -> Engines:
     return Engines(vad=EnergyVad(), asr=ScriptedAsr(script, **kw), turn=ScriptedTurn(),
                    names={"vad": "energy", "asr": "scripted", "turn": "scripted"})

@@ -103,4 +103,4 @@ def log_mel(audio: npt.ArrayLike, n_frames: int, n_mels: int = 80) -> npt.NDArra
     mel = mel_filters(n_mels) @ power.T  # (n_mels, n_frames)
     log_spec = np.log10(np.maximum(mel, 1e-10))
     log_spec = np.maximum(log_spec, log_spec.max() - 8.0)
-    return ((log_spec + 4.0) / 4.0).astype(np.float32)
+    return np.asarray((log_spec + 4.0) / 4.0, dtype=np.float32)

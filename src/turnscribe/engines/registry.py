@@ -117,7 +117,7 @@ def load_engines(*, asr_model: str = DEFAULT_ASR_MODEL, threads: int = 1, inter_
 
     asr = factory(intra_threads=threads, inter_threads=inter_threads)
     asr_multi: AsrEngine | None = None
-    if multi_factory is not None:
+    if multi_factory is not None and multilingual_model is not None:
         if multilingual_model == asr_model:
             asr_multi = asr
         elif getattr(asr, "final", None) is not None and asr_model.endswith("+" + multilingual_model):

@@ -175,7 +175,7 @@ def _loud_frames(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
     n = min(frames.shape[0], audio.shape[0])
     frames[:n] = audio[:n]
     db = 10.0 * np.log10(np.square(frames).reshape(k, hop).mean(axis=1) + 1e-20)
-    return db > max(float(db.max()) - TRIM_BELOW_PEAK_DB, TRIM_FLOOR_DBFS)
+    return np.asarray(db > max(float(db.max()) - TRIM_BELOW_PEAK_DB, TRIM_FLOOR_DBFS), dtype=np.bool_)
 
 
 def _trim_silence(loud: npt.NDArray[np.bool_], s: float, e: float) -> tuple[float, float]:
@@ -266,7 +266,8 @@ class WhisperAsr:
         if not self.multilingual:
             return [self._sot]
         lang = self.tokenizer.token_to_id(f"<|{language or 'en'}|>") or self.tokenizer.token_to_id("<|en|>")
-        return [self._sot, int(lang), self._transcribe]
+        assert lang is not None  # every multilingual Whisper vocabulary has <|en|>
+        return [self._sot, lang, self._transcribe]
 
     # ------------------------------------------------------------------ main entry
     def transcribe(self, batch: Sequence[AsrRequest]) -> list[AsrResult]:

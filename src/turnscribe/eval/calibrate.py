@@ -14,14 +14,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from turnscribe.engines.base import Word
-from turnscribe.protocol.eot import FEATURES, LATE_PUSH_WEIGHT, SOON_AFTER_END_WEIGHT, Cues, EotModel, features
+from turnscribe.protocol.eot import (
+    FEATURES,
+    LATE_PUSH_WEIGHT,
+    SOON_AFTER_END_WEIGHT,
+    Cues,
+    EotModel,
+    features,
+)
 from turnscribe.protocol.params import ListenParams, Thresholds
 from turnscribe.protocol.session import TurnPolicy
 
@@ -77,7 +84,8 @@ def cues_from(rec: Rec) -> Cues:
                 soon_after_end=bool(rec.get("soon_after_end", False)))
 
 
-def collect(data: Path, engines: Any, labels: Sequence[Rec], log=None) -> list[Rec]:
+def collect(data: Path, engines: Any, labels: Sequence[Rec],
+            log: Callable[[str], None] | None = None) -> list[Rec]:
     """Replay each clip with model ends off; each labelled turn is ended by a ForceEndTurn
     ``ORACLE_END_S`` after its last word, so every turn starts fresh as in normal operation."""
     from turnscribe.eval.replay import replay_bytes, stream_params
@@ -94,6 +102,7 @@ def collect(data: Path, engines: Any, labels: Sequence[Rec], log=None) -> list[R
         actions = [(header + int((t["end_s"] + ORACLE_END_S) * 16000) * 2, force) for t in label["turns"]]
         rep = replay_bytes(raw, stream_params(path, base=params), engines, policy=TurnPolicy(trace=True),
                            actions=actions, keep_session=True)
+        assert rep.session is not None  # keep_session=True
         trace = [(t, cues_record(c)) for t, c in rep.session.trace]
         clips.append({"path": label["path"], "kind": label["kind"], "label": label, "trace": trace})
         if log:

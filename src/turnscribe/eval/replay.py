@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from turnscribe.engines.base import Engines
+from turnscribe.engines.inline import InlineSession as Session
 from turnscribe.protocol.events import Event, TurnEvent, TurnInfo
 from turnscribe.protocol.params import ListenParams
-from turnscribe.engines.inline import InlineSession as Session
 from turnscribe.protocol.session import TurnPolicy
 
 

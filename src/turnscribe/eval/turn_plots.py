@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.transforms import Bbox
 
 EVENT_STYLE = {  # event → (colour, line style, short label)
     "StartOfTurn": ("tab:green", "-", "Start"),
@@ -176,9 +177,10 @@ def plot_sweep(points: list[dict[str, Any]], out: Path) -> Path:
     rows = [[f"{p['eot_threshold']:g}", fmt(p["false_cutoff_rate"], 100, " %"), fmt(p["latency_median"], 1000, " ms"),
              fmt(p["latency_p95"], 1000, " ms"), fmt(p.get("missed_rate"), 100, " %"), str(p.get("short_missed", "-")),
              str(p.get("late", "-")), str(p.get("spurious", "-"))] for p in points]
+    height = 0.055 * (len(rows) + 1)
     table = ax.table(cellText=rows, colLabels=["eot_threshold", "false cut-off", "median", "p95", "missed",
                                                "short missed", "late", "spurious"],
-                     loc="bottom", bbox=[0.0, -0.16 - 0.055 * (len(rows) + 1), 1.0, 0.055 * (len(rows) + 1)])
+                     loc="bottom", bbox=Bbox.from_bounds(0.0, -0.16 - height, 1.0, height))
     table.auto_set_font_size(False)
     table.set_fontsize(8)
     out.parent.mkdir(parents=True, exist_ok=True)

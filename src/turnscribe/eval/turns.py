@@ -26,13 +26,16 @@ import re
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from turnscribe.protocol.events import TurnEvent, TurnInfo
+
+if TYPE_CHECKING:
+    from turnscribe.protocol.params import ListenParams
 
 PAUSE_KINDS = ("mid_sentence_pause", "hesitation", "filler", "list_pause", "number_dictation")
 SHORT_KINDS = ("short_answers", "short_answers_real")
@@ -117,8 +120,9 @@ def _eager_outcomes(recs: list[Rec]) -> list[Rec]:
             continue
         nxt = next((x for x in recs[i + 1:] if x["event"] in (RESUMED, EOT)), None)
         outcome = "unresolved" if nxt is None else ("resumed" if nxt["event"] == RESUMED else "confirmed")
+        lead = round(nxt["t"] - e["t"], 3) if nxt is not None and outcome == "confirmed" else None
         out.append({"t": e["t"], "conf": e["conf"], "transcript": e.get("transcript", ""), "outcome": outcome,
-                    "lead_s": round(nxt["t"] - e["t"], 3) if outcome == "confirmed" else None})
+                    "lead_s": lead})
     return out
 
 
@@ -188,8 +192,8 @@ def aggregate(clips: Sequence[Rec]) -> Rec:
         return {"n": len(sel), "missed": missed, "missed_rate": _rate(missed, len(sel)),
                 "late": sum(t["late"] for _, t in sel)}
 
-    by_clip_kind: dict[str, list] = defaultdict(list)
-    by_end_kind: dict[str, list] = defaultdict(list)
+    by_clip_kind: dict[str, list[tuple[Rec, Rec]]] = defaultdict(list)
+    by_end_kind: dict[str, list[tuple[Rec, Rec]]] = defaultdict(list)
     for c, t in turns:
         by_clip_kind[c["kind"]].append((c, t))
         by_end_kind[t["end_kind"]].append((c, t))
@@ -273,7 +277,8 @@ def load_labels(data: Path, kinds: Sequence[str] = (), limit: int | None = None)
     return rows[:limit] if limit else rows
 
 
-def make_params(eot: float | None = None, eager: float | None = None, timeout_ms: int | None = None):
+def make_params(eot: float | None = None, eager: float | None = None,
+                timeout_ms: int | None = None) -> ListenParams:
     from turnscribe.protocol.params import ListenParams, Thresholds
 
     base = Thresholds()
@@ -282,7 +287,8 @@ def make_params(eot: float | None = None, eager: float | None = None, timeout_ms
         eot_timeout_ms=base.eot_timeout_ms if timeout_ms is None else timeout_ms))
 
 
-def evaluate(labels: Sequence[Rec], data: Path, engines: Any, params: Any, *, log=None) -> list[Rec]:
+def evaluate(labels: Sequence[Rec], data: Path, engines: Any, params: Any, *,
+             log: Callable[[str], None] | None = None) -> list[Rec]:
     """Replay every clip and score it; each result keeps its event records."""
     from turnscribe.eval.replay import replay_file
 
@@ -301,7 +307,7 @@ def evaluate(labels: Sequence[Rec], data: Path, engines: Any, params: Any, *, lo
     return clips
 
 
-def _settings(args: argparse.Namespace, params: Any, engines_names: dict | None) -> Rec:
+def _settings(args: argparse.Namespace, params: Any, engines_names: dict[str, str] | None) -> Rec:
     th = params.thresholds
     return {"data": str(args.data), "eot_threshold": th.eot_threshold, "eager_eot_threshold": th.eager_eot_threshold,
             "eot_timeout_ms": th.eot_timeout_ms, "kinds": args.kinds, "limit": args.limit,

@@ -31,27 +31,38 @@ from turnscribe.engines.base import Word
 from turnscribe.protocol.transcript import norm_word
 
 # Words after which a speaker is rarely finished.
-CONTINUATION_WORDS = frozenset("""
-a an the and or but so because if then than of for from to with at into onto between during without
-my your his her our their its
-is are was were be been am will would can could should shall may might must do does did have has had
-i he she we they
-like think mean want need guess believe hope wonder say tell whether unless although
-""".split())  # not "you", "it", "that", "through", "in", "on": sentences end in them ("Thank you.")
+CONTINUATION_WORDS = frozenset({
+    "a", "an", "the", "and", "or", "but", "so", "because", "if", "then", "than", "of", "for", "from", "to",
+    "with", "at", "into", "onto", "between", "during", "without",
+    "my", "your", "his", "her", "our", "their", "its",
+    "is", "are", "was", "were", "be", "been", "am", "will", "would", "can", "could", "should", "shall", "may",
+    "might", "must", "do", "does", "did", "have", "has", "had",
+    "i", "he", "she", "we", "they",
+    "like", "think", "mean", "want", "need", "guess", "believe", "hope", "wonder", "say", "tell", "whether",
+    "unless", "although",
+})  # not "you", "it", "that", "through", "in", "on": sentences end in them ("Thank you.")
 # one-word (or two-word) turns that are complete answers on their own
-ANSWER_WORDS = frozenset("""yes yeah yep yup no nope nah okay ok sure right correct exactly great perfect fine
-thanks thank you bye goodbye hello hi hey absolutely definitely alright cool got it please""".split())
+ANSWER_WORDS = frozenset({
+    "yes", "yeah", "yep", "yup", "no", "nope", "nah", "okay", "ok", "sure", "right", "correct", "exactly",
+    "great", "perfect", "fine", "thanks", "thank", "you", "bye", "goodbye", "hello", "hi", "hey",
+    "absolutely", "definitely", "alright", "cool", "got", "it", "please",
+})
 # digit strings of these lengths are usually whole (last four, ZIP, local / US phone, card);
 # other lengths are usually a group of a longer number still being dictated (3-3-4 phone)
 WHOLE_DIGIT_COUNTS = frozenset({4, 5, 7, 10, 11, 16})
 # "that" ends a sentence ("I like that.") except after a verb that introduces a clause
 # ("The reason I'm calling is that ...", "I think that ...")
-CLAUSE_VERBS = frozenset("is was are were be think thought said says mean meant hope believe sure know knew".split())
+CLAUSE_VERBS = frozenset({
+    "is", "was", "are", "were", "be", "think", "thought", "said", "says", "mean", "meant", "hope", "believe",
+    "sure", "know", "knew",
+})
 LEAD_IN = re.compile(r"(number|code|address|email|phone|name|date|zip|pin)$")
 FILLERS = frozenset({"um", "uh", "er", "ah", "hmm", "mm", "erm", "uhm", "well"})
-NUMBER_WORDS = frozenset("""zero oh one two three four five six seven eight nine ten eleven twelve
-thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty
-seventy eighty ninety hundred thousand""".split())
+NUMBER_WORDS = frozenset({
+    "zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+    "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
+    "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "thousand",
+})
 
 FEATURES = ("bias", "silence", "silence_0.3", "silence_0.6", "silence_0.9", "acoustic", "acoustic_high",
             "terminal", "question", "comma", "continuation", "filler", "number_tail", "answer", "digits_open",

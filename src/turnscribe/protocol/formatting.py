@@ -19,6 +19,7 @@ import importlib.resources
 import re
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import cast
 
 from text_to_num import alpha2digit
 
@@ -42,7 +43,7 @@ def _merge(words: Sequence[Word], text: str) -> Word:
 
 
 def _convert(core: str, lang: str) -> str:
-    return alpha2digit(core, lang)
+    return cast(str, alpha2digit(core, lang))
 
 
 _CONNECTORS = {"en": {"and", "a"}, "es": {"y"}, "fr": {"et"}, "de": {"und"}, "pt": {"e"}, "it": set(),
