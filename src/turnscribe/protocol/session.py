@@ -12,10 +12,12 @@ a pause — and resumes when it is delivered. The step never reads anything timi
 events are a function of the audio, the messages and the answers alone: identical audio gives
 identical events however it is split into frames and however late the answers come.
 
-Live partials while the user speaks are the one thing not waited for at once: a partial asked for
-at clock t is applied at t + ``partial_slack_s`` (waiting then only if it is still not back), so a
-partial's compute overlaps the audio that follows instead of holding the stream. A partial made
-obsolete by a newer decode is abandoned (its answer is ignored; the scheduler may never run it).
+Live partials while the user speaks are the one decode not waited for at once: a partial asked
+for at clock t is applied at t + ``partial_slack_s`` (waiting then only if it is still not back),
+so its compute overlaps the audio that follows instead of holding the stream. A decode made
+obsolete by a newer one is abandoned (its answer is ignored; the scheduler may never run it).
+When a pause starts after a partial already covered the speech, the final-quality decode an end
+would report is computed ahead (``_prefetch_final``), so the EndOfTurn does not wait for it.
 
 Invariants (flux-protocol.md §5–§7):
 - the first event is ``Connected``; an ``Error`` is always the last event;
@@ -163,6 +165,7 @@ class Session:
         self._frames_in_tick = 0
         self._tick_spoken = False            # an end decision already spoke for this tick
         self._window_start = 0.0             # audio_window_start of the current turn (§6.4)
+        self._turn_start = 0.0               # where the turn's audio begins (its first decode window)
         self._eager_words: tuple[Word, ...] | None = None
         self._asks: list[float] = []         # acoustic P(complete) answers in the current pause
         self._confidence = 0.0
@@ -457,6 +460,7 @@ class Session:
             return TurnEvent.UPDATE
         start = max(self._window_start, onset - self.policy.preroll_s)
         self.transcriber.begin(start)
+        self._turn_start = start
         words = yield from self._decode(final=False)
         if act.silence() >= self.policy.pause_min_s:
             self._start_pending = False  # the attempt covered the whole utterance
@@ -552,7 +556,7 @@ class Session:
     def _acoustic_score(self) -> Generator[int, None, float]:
         tr = self.transcriber.transcript
         assert tr is not None
-        audio = self.activity.acoustic_audio(int(tr.window_start * SAMPLE_RATE), self.policy.acoustic_gap_s)
+        audio = self.activity.acoustic_audio(int(self._turn_start * SAMPLE_RATE), self.policy.acoustic_gap_s)
         seq = self._issue(TurnRequest(audio=audio, transcript=tr.text))
         p = yield from self._answer(seq)
         return float(p) if isinstance(p, float) else 0.5

@@ -124,12 +124,16 @@ class Batcher(Generic[P]):
             self._by_key[job.supersede_key] = job
         self._size += 1
 
-    def next_batch(self) -> Batch[P] | None:
+    def next_batch(self, *, max_priority: int | None = None) -> Batch[P] | None:
+        """The most urgent ready batch, among lanes of priority <= ``max_priority`` if given
+        (a worker reserved for urgent work); stale droppable jobs of every lane are shed first."""
         now = self._clock()
         self._shed_stale(now)
         best: _Lane[P] | None = None
         best_rank: tuple[int, float] | None = None
         for lane in self._lanes.values():
+            if max_priority is not None and lane.config.priority > max_priority:
+                continue
             ready_at = lane.ready_at()
             if ready_at is None or ready_at > now:
                 continue
@@ -144,8 +148,12 @@ class Batcher(Generic[P]):
             self._forget(job)
         return Batch(best.key, jobs)
 
-    def next_deadline(self) -> float | None:
-        times = [t for lane in self._lanes.values() for t in (lane.ready_at(), lane.expires_at()) if t is not None]
+    def next_deadline(self, *, max_priority: int | None = None) -> float | None:
+        """When a lane (of priority <= ``max_priority``, if given) becomes ready or any droppable
+        job ages out."""
+        times = [t for lane in self._lanes.values()
+                 for t in ((lane.ready_at() if max_priority is None or lane.config.priority <= max_priority
+                            else None), lane.expires_at()) if t is not None]
         return min(times, default=None)
 
     def cancel(self, stream_id: str, *, below_generation: int | None = None) -> None:

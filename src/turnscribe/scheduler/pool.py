@@ -55,9 +55,15 @@ class WorkerPool(Generic[P, R]):
         threads: int = 2,
         clock: Callable[[], float] = time.monotonic,
         on_batch: Callable[[Batch[P], float], None] | None = None,
+        reserved: int = 0,
+        reserved_priority: int = 0,
     ) -> None:
+        """``reserved`` of the ``threads`` workers only take lanes of priority <= ``reserved_priority``:
+        urgent work always finds a worker that is not busy with best-effort work."""
         if threads < 1:
             raise ValueError("threads must be at least 1")
+        if not 0 <= reserved < threads:
+            raise ValueError("reserved workers must leave at least one general worker")
         self._batcher: Batcher[P] = Batcher(lanes, clock=clock)
         self._runner = runner
         self._clock = clock
@@ -66,7 +72,8 @@ class WorkerPool(Generic[P, R]):
         self._done: dict[Job[P], Done[P, R]] = {}
         self._closed = False
         self._workers = [
-            threading.Thread(target=self._work, name=f"turnscribe-scheduler-{i}", daemon=True)
+            threading.Thread(target=self._work, args=(reserved_priority if i < reserved else None,),
+                             name=f"turnscribe-scheduler-{i}", daemon=True)
             for i in range(threads)
         ]
         for worker in self._workers:
@@ -82,7 +89,7 @@ class WorkerPool(Generic[P, R]):
                 self._batcher.submit(job)
                 self._done[job] = done
                 dropped = self._take_dropped()
-                self._cond.notify()
+                self._cond.notify_all()  # a reserved worker may not take this job: wake every worker
         self._deliver(dropped)
 
     def cancel(self, stream_id: str, below_generation: int | None = None) -> None:
@@ -121,21 +128,21 @@ class WorkerPool(Generic[P, R]):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _work(self) -> None:
+    def _work(self, max_priority: int | None) -> None:
         while True:
             with self._cond:
                 while True:
                     if self._closed:
                         return
-                    batch = self._batcher.next_batch()
+                    batch = self._batcher.next_batch(max_priority=max_priority)
                     dropped = self._take_dropped()
                     if batch is not None or dropped:
                         break
-                    deadline = self._batcher.next_deadline()
+                    deadline = self._batcher.next_deadline(max_priority=max_priority)
                     self._cond.wait(None if deadline is None else max(0.0, deadline - self._clock()))
                 callbacks = [self._done.pop(job) for job in batch.jobs] if batch is not None else []
                 if batch is not None and len(self._batcher):
-                    self._cond.notify()
+                    self._cond.notify_all()
             self._deliver(dropped)
             if batch is not None:
                 self._run(batch, callbacks)

@@ -35,6 +35,7 @@ from turnscribe.protocol.work import EngineRequest, EngineResult, WorkKind
 from turnscribe.scheduler import Batch, Dropped, Job, LaneConfig, WorkerPool
 
 PARTIAL_MAX_AGE_S = 0.2
+URGENT_PRIORITY = 1
 
 Deliver = Callable[[EngineResult | BaseException], None]
 
@@ -81,8 +82,11 @@ class BatchedWork:
         self._engines = engines
         self._loop = loop
         self._metrics = metrics
+        # one worker is kept for urgent work (VAD, Smart Turn, decisions' decodes), so partials use
+        # at most the other core(s) and never delay a decision by a whole partial batch
         self._pool: WorkerPool[EngineRequest, EngineResult] = WorkerPool(
-            lane_config, self._run, threads=threads, on_batch=self._observe)
+            lane_config, self._run, threads=threads, on_batch=self._observe,
+            reserved=1 if threads > 1 else 0, reserved_priority=URGENT_PRIORITY)
 
     def _run(self, batch: Batch[EngineRequest]) -> Sequence[EngineResult]:
         return run_requests(self._engines, [j.payload for j in batch.jobs])
