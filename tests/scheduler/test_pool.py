@@ -244,3 +244,40 @@ def test_workers_wake_at_deadlines_to_shed_stale_work(make_pool: Callable[..., W
     assert done.all_in.wait(WAIT)
     assert done.by_payload() == {1: Dropped("shed")}
     assert done.calls[0][2].startswith("turnscribe-scheduler")
+
+
+def test_a_reserved_worker_takes_only_urgent_lanes() -> None:
+    """With one of two workers reserved for priority <= 0, a long best-effort batch occupies only
+    the general worker: an urgent job submitted meanwhile runs at once on the reserved one."""
+    release = threading.Event()
+    ran: list[tuple[str, str]] = []
+
+    def runner(batch: Batch[int]) -> list[int]:
+        ran.append((str(batch.lane), threading.current_thread().name))
+        if batch.lane == "stale":
+            release.wait(WAIT)
+        return [job.payload for job in batch.jobs]
+
+    lanes = {"urgent": LaneConfig(priority=0, max_batch=4, max_wait_s=0.0, capacity=64),
+             "slow": LaneConfig(priority=3, max_batch=1, max_wait_s=0.0, capacity=64)}
+    pool: WorkerPool[int, int] = WorkerPool(lambda k: lanes[k if k != "stale" else "slow"], runner,
+                                            threads=2, reserved=1, reserved_priority=0)
+    try:
+        slow_done, urgent_done, second_slow = threading.Event(), threading.Event(), threading.Event()
+        pool.submit(job("stale", 1), lambda j, o: slow_done.set())
+        pool.submit(job("stale", 2), lambda j, o: second_slow.set())  # must wait: the reserved worker refuses it
+        pool.submit(job("urgent", 3), lambda j, o: urgent_done.set())
+        assert urgent_done.wait(WAIT), "the urgent job waited behind best-effort work"
+        assert not second_slow.is_set(), "the reserved worker ran best-effort work"
+        release.set()
+        assert slow_done.wait(WAIT) and second_slow.wait(WAIT)
+        workers = {name for lane, name in ran if lane == "stale"}
+        assert workers == {"turnscribe-scheduler-1"}, workers  # worker 0 is the reserved one
+    finally:
+        release.set()
+        pool.close()
+
+
+def test_reserved_workers_must_leave_a_general_one() -> None:
+    with pytest.raises(ValueError):
+        WorkerPool(lane_config, double, threads=1, reserved=1)

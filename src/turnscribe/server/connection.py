@@ -90,11 +90,25 @@ class Stream:
         self.wake = asyncio.Event()
         self.close_code: int | None = None
         self.going_away = False
+        self.first_audio: float | None = None  # wall time the first audio arrived
 
     # ------------------------------------------------------------------ session plumbing
 
+    def behind_s(self) -> float:
+        """How far the decisions are behind real time: the audio waiting to be decided on, but no
+        more than the wall time since the first audio allows (a client may send faster than real
+        time; that is not lag)."""
+        if self.first_audio is None:
+            return 0.0
+        s = self.session
+        return min(s.backlog_s, self.loop.time() - self.first_audio - s.now)
+
     def pump(self) -> None:
-        """Send the session's new engine work off and wake the writer."""
+        """Send the session's new engine work off, enforce the lag limit, wake the writer."""
+        limit = self.state.settings.max_lag_s
+        if limit > 0 and not self.session.closed and (behind := self.behind_s()) > limit:
+            self.session.fail(Overloaded(f"The stream fell {behind:.1f} s behind real time (limit "
+                                         f"{limit:g} s); the server is overloaded."))
         work = self.session.pending_work()
         if work:
             try:
@@ -134,9 +148,8 @@ class Stream:
                 if got > 0:
                     metrics.add_audio(got)
                     self.arrivals.received(s.activity.received / 16000, self.loop.time())
-                if s.backlog_s > settings.max_lag_s > 0:
-                    s.fail(Overloaded(f"The stream fell {s.backlog_s:.1f} s behind real time (limit "
-                                      f"{settings.max_lag_s:g} s); the server is overloaded."))
+                    if self.first_audio is None:
+                        self.first_audio = self.loop.time()
             else:
                 s.receive_text(frame)
                 if s.input_ended:
