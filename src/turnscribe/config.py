@@ -21,7 +21,7 @@ class Settings:
     workers: int = 8                # threads running session work (engines release the GIL)
     scheduler: str = "batched"      # "batched" (shared models, one batching scheduler) or "inline" (each
                                     # session calls its engines itself: the pre-scheduler baseline)
-    max_streams: int = 24           # admitted concurrent streams; beyond it: HTTP 503 at the handshake
+    max_streams: int = 6            # admitted concurrent streams (bench load on a 2-core box); beyond: 503
     max_lag_s: float = 4.0          # a stream this far behind real time gets Error + close 1011
     compute_threads: int = 2        # scheduler workers running models (one per core)
     max_frame_bytes: int = 4 * 1024 * 1024
