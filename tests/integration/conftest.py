@@ -26,6 +26,6 @@ def real_engines():
 
 @pytest.fixture(scope="module")
 def real_server(real_engines) -> Iterator[RunningServer]:
-    srv = RunningServer(Settings(port=free_port()), engines=real_engines)
+    srv = RunningServer(Settings(port=free_port(), max_streams=0), engines=real_engines)
     yield srv
     srv.stop()

@@ -76,7 +76,7 @@ def test_streams_beyond_the_limit_are_refused_with_503_and_readyz_shows_the_limi
 
 def test_a_stream_gives_identical_events_alone_and_among_eight_others():
     """Results must not depend on which other streams shared a batch (fake engines are exact)."""
-    srv = make_server()
+    srv = make_server(max_streams=0)
     url = srv.url + "/v2/listen?model=flux-general-en&encoding=linear16&sample_rate=16000"
     mine = speech_like(12.0, seed=1)
 

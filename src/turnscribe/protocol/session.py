@@ -213,7 +213,9 @@ class Session:
             return
         if result.seq == self._vad_seq:
             self._vad_seq = None
-            if result.value is None or isinstance(result.value, (AsrResult, float)):
+            if result.value is None:  # dropped: the stream is being closed
+                return
+            if isinstance(result.value, (AsrResult, float)):
                 raise TypeError("a VAD request needs its probabilities")
             self.activity.vad_answered(result.value)
             self._ask_vad()
