@@ -367,3 +367,48 @@ def test_shorten_pauses_keeps_the_release_and_the_onset_of_each_long_pause():
     y = shorten_pauses(x, [(20, 60), (70, 75)], 9)
     assert y.tolist() == [*range(0, 26), *range(57, 100)]
     assert shorten_pauses(x, [(-50, -10)], 9).tolist() == x.tolist(), "a pause before the audio is ignored"
+
+
+def test_the_pause_decode_does_not_hold_updates_and_ends_wait_for_it():
+    """The final-quality decode a pause starts is applied ``pause_slack_s`` into the pause: while
+    it is computed the stream's Updates go on, no end is decided before it is in, and the events
+    are the same as when every answer comes back at once."""
+    from turnscribe.engines.base import AsrRequest
+    from turnscribe.engines.inline import run_requests
+    from turnscribe.protocol.session import Session as Core
+
+    engines = fake_engines("hello there how are you.")
+    s = Core(params(), vad_state=engines.vad.new_state(), vad_chunk=engines.vad.chunk_samples, policy=TEST_POLICY)
+    s.receive_audio(pcm16(*TURN))
+    held, events = [], []
+    for _ in range(10_000):
+        work = s.pending_work()
+        if not work:
+            break
+        for req in work:
+            if isinstance(req.payload, AsrRequest) and req.payload.final:
+                held.append(req)
+            else:
+                s.deliver(run_requests(engines, [req])[0])
+        events += s.events_to_send()
+    assert held, "the pause asked for a final-quality decode"
+    infos = turninfos(events)
+    assert all(e.event is not TurnEvent.END_OF_TURN for e in infos)
+    pause_start = 0.5 + 1.3
+    assert TEST_POLICY.pause_slack_s >= 0.16
+    assert s.now >= pause_start + TEST_POLICY.pause_slack_s, "the stream went on into the pause ..."
+    assert s.now < pause_start + TEST_POLICY.pause_slack_s + 0.3, "... and waits where the words are due"
+    assert infos[-1].audio_window_end > pause_start, "Updates were sent while the decode was out"
+    for req in held:
+        s.deliver(run_requests(engines, [req])[0])
+    while work := s.pending_work():
+        for res in run_requests(engines, work):
+            s.deliver(res)
+    s.receive_text('{"type":"CloseStream"}')
+    while work := s.pending_work():
+        for res in run_requests(engines, work):
+            s.deliver(res)
+    events += s.events_to_send()
+    ref, _ = run(pcm16(*TURN), chunk=len(pcm16(*TURN)))
+    assert serialise(events) == serialise(ref)
+    assert any(e.event is TurnEvent.END_OF_TURN for e in turninfos(events))

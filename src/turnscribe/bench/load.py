@@ -530,11 +530,58 @@ def listen_url(url: str) -> str:
 # one step, the run, the report
 
 
+def http_base(ws_url: str) -> str:
+    parts = urlsplit(ws_url)
+    return f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
+
+
+def scrape_engines(ws_url: str) -> dict[tuple[str, str], float] | None:
+    """The server's per-engine counters from ``/metrics``: (engine, what) -> value, where what is
+    busy_s (inference wall time), calls, jobs or dropped. None when /metrics does not answer."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(f"{http_base(ws_url)}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    names = {"turnscribe_engine_inference_seconds_sum": "busy_s",
+             "turnscribe_engine_inference_seconds_count": "calls",
+             "turnscribe_engine_batch_size_sum": "jobs",
+             "turnscribe_engine_jobs_dropped_total": "dropped"}
+    out: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            what = names.get(sample.name)
+            if what is not None and "engine" in sample.labels:
+                key = (sample.labels["engine"], what)
+                out[key] = out.get(key, 0.0) + sample.value
+    return out
+
+
+def engine_profile(before: Mapping[tuple[str, str], float] | None,
+                   after: Mapping[tuple[str, str], float] | None, wall_s: float) -> dict[str, Any] | None:
+    """Where the compute went in one step: per engine, busy seconds (and as a share of the wall
+    time: 1.0 = one core busy throughout), calls, jobs per call, jobs dropped."""
+    if before is None or after is None:
+        return None
+    engines = sorted({e for e, _ in after})
+    prof: dict[str, Any] = {}
+    for e in engines:
+        d = {w: after.get((e, w), 0.0) - before.get((e, w), 0.0) for w in ("busy_s", "calls", "jobs", "dropped")}
+        prof[e] = {"busy_s": round(d["busy_s"], 3), "cores": round(d["busy_s"] / wall_s, 3) if wall_s else None,
+                   "calls": int(d["calls"]), "jobs": int(d["jobs"]),
+                   "jobs_per_call": round(d["jobs"] / d["calls"], 2) if d["calls"] else None,
+                   "dropped": int(d["dropped"])}
+    return prof
+
+
 def run_step(server: Server, specs: Sequence[StreamSpec], args: argparse.Namespace, slo: Slo,
              headers: Mapping[str, str] | None) -> dict[str, Any]:
     pid = server.pid
     cpu0 = read_cpu_s(pid) if pid else None
     bench_cpu0 = time.process_time()
+    engines0 = scrape_engines(server.url)
     t = time.monotonic()
     results, peak = asyncio.run(run_step_async(
         server.url, specs, ramp_s=args.ramp, warmup_s=args.warmup, close_timeout_s=args.close_timeout,
@@ -551,6 +598,7 @@ def run_step(server: Server, specs: Sequence[StreamSpec], args: argparse.Namespa
         "rss_end_mb": round(rss_end, 1) if rss_end is not None else None,
         "rss_peak_mb": round(max(peak, rss_end or 0.0), 1) if pid else None,
         "bench_cpu_s": round(time.process_time() - bench_cpu0, 3),
+        "engines": engine_profile(engines0, scrape_engines(server.url), wall),
     })
     reasons = slo.check(step)
     step["pass"] = not reasons
@@ -607,6 +655,11 @@ def format_table(report: Mapping[str, Any]) -> str:
                 notes.append(f"{s['incomplete_streams']} stream(s) ended short of their audio")
             if notes:
                 lines.append(f"  N={s['streams']}: " + "; ".join(notes))
+            if s.get("engines"):
+                lines.append(f"  N={s['streams']} compute: " + ", ".join(
+                    f"{e} {p['cores']:.2f} cores ({p['jobs_per_call'] or 0:.1f}/call"
+                    + (f", {p['dropped']} dropped)" if p["dropped"] else ")")
+                    for e, p in s["engines"].items() if p["calls"] or p["dropped"]))
     if report.get("ratio_max_streams") is not None:
         lines.append(f"ratio of max streams within SLO ({' / '.join(report['modes'])}) = "
                      f"{report['ratio_max_streams']:.2f}")

@@ -7,14 +7,17 @@ clock — samples decided on at 16 kHz.
 
 How the decision clock moves: input is queued in order (audio frames, control messages, end of
 stream). Each 80 ms frame is processed by a small step (a generator) that yields whenever it needs
-an engine answer — the frame's VAD, Smart Turn at a pause, the decode that starts a turn or closes
-a pause — and resumes when it is delivered. The step never reads anything timing-dependent, so the
-events are a function of the audio, the messages and the answers alone: identical audio gives
+an engine answer — the frame's VAD, Smart Turn at a pause, the decode that starts a turn, a
+decode that has come due — and resumes when it is delivered. The step never reads anything
+timing-dependent, so the events are a function of the audio, the messages and the answers alone: identical audio gives
 identical events however it is split into frames and however late the answers come.
 
-Live partials while the user speaks are the one decode not waited for at once: a partial asked
-for at clock t is applied at t + ``partial_slack_s`` (waiting then only if it is still not back),
-so its compute overlaps the audio that follows instead of holding the stream. A decode made
+Live partials while the user speaks, and the final-quality decode a pause starts, are not waited
+for at once: a partial asked for at clock t is applied at t + ``partial_slack_s``, the pause's
+decode at t + ``pause_slack_s`` (waiting then only if it is still not back; no end is decided
+before the pause's words are in), so their compute overlaps the audio that follows instead of
+holding the stream's Updates. On the wall clock an end at the pause start then arrives after
+max(slack, compute) instead of after the compute, with the stream held meanwhile. A decode made
 obsolete by a newer one is abandoned (its answer is ignored; the scheduler may never run it).
 When a pause starts after a partial already covered the speech, the final-quality decode an end
 would report is computed ahead (``_prefetch_final``), so the EndOfTurn does not wait for it.
@@ -87,8 +90,9 @@ class TurnPolicy:
     partial_slack_s: float = 0.24  # a live partial is applied this long after it was asked for
     acoustic_at_s: tuple[float, ...] = (0.096,)  # pause lengths at which Smart Turn is asked
     acoustic_gap_s: float = 0.15   # earlier pauses of the turn are shortened to this for Smart Turn
-    max_window_s: float = 24.0     # ASR window length before it slides (long turns)
-    keep_after_slide_s: float = 8.0
+    max_window_s: float = 12.0     # ASR window length before it slides (long turns)
+    keep_after_slide_s: float = 6.0
+    pause_slack_s: float = 0.16    # the pause's final-quality decode is applied this long into the pause
     history_s: float = 32.0        # audio kept in memory at most
     model: EotModel = field(default_factory=EotModel)
     trace: bool = False            # record (time, features) at every end decision (calibration)
@@ -155,6 +159,7 @@ class Session:
         self._vad_seq: int | None = None     # the VAD request in flight
         self._partial: _Partial | None = None   # live partial in flight
         self._prefetch: _Partial | None = None  # final decode computed ahead of an end
+        self._pause: _Partial | None = None     # the pause's final-quality decode in flight
         self._abandoned: set[int] = set()    # requests whose answers are no longer wanted
         # the decision step
         self._inbox: deque[_Input] = deque()
@@ -348,12 +353,34 @@ class Session:
             self._abandoned.add(seq)
 
     def _abandon_partial(self) -> None:
-        """Drop the live partial in flight and the prefetched final decode: newer audio or a
-        newer decode made them obsolete."""
-        for pending in (self._partial, self._prefetch):
+        """Drop the live partial, the pause's decode and the prefetched final decode in flight:
+        newer audio or a newer decode made them obsolete."""
+        for pending in (self._partial, self._prefetch, self._pause):
             if pending is not None:
                 self._abandon(pending.seq)
-        self._partial = self._prefetch = None
+        self._partial = self._prefetch = self._pause = None
+
+    def _ask_pause_decode(self) -> None:
+        """The pause starts after new speech: bring the transcript up to date with a final-quality
+        decode. It is applied ``pause_slack_s`` into the pause (no end is decided before then), so
+        the stream's Updates go on while it is computed instead of waiting for it."""
+        self._new_speech = False
+        covers = self.activity.clock
+        seq = self._issue(self.transcriber.request(self.activity, self.params, final=True))
+        self._pause = _Partial(seq, covers, covers + int(self.policy.pause_slack_s * SAMPLE_RATE))
+
+    def _settle_pause(self) -> Step:
+        """Apply the pause's decode once the clock reaches its due time (waiting only then)."""
+        p = self._pause
+        if p is None or self.activity.clock < p.due:
+            return
+        while p.seq not in self._results:
+            yield p.seq
+        res = self._results.pop(p.seq)
+        self._pause = None
+        words = self.transcriber.took(res if isinstance(res, AsrResult) else None, covers=p.covers, final=True)
+        assert self.transcriber.transcript is not None
+        self.transcriber.transcript.update(words)
 
     def _prefetch_final(self) -> None:
         """The pause starts after a live partial already covered the speech: the decisions go
@@ -392,6 +419,7 @@ class Session:
         self.activity.advance(FRAME)
         yield from self._vad()
         yield from self._settle_partial()
+        yield from self._settle_pause()
         yield from self._frame_decision()
         self._frames_in_tick += 1
         if self._frames_in_tick == FRAMES_PER_TICK:
@@ -512,8 +540,8 @@ class Session:
         if silence < self.policy.pause_min_s:
             return
         if not self._pause_decoded:
-            # the pause starts: bring the transcript up to date with a final-quality decode now, so
-            # the end decision that follows has its words ready and never waits for a model
+            # the pause starts: bring the transcript up to date with a final-quality decode, so the
+            # end decision has its words and the EndOfTurn its final transcript ready
             self._pause_decoded = True
             yield from self._settle_partial(now=True)
             if self.machine.state is TurnState.AWAITING_END:
@@ -524,9 +552,7 @@ class Session:
                         self._tick_spoken = True
                         return
             elif self._new_speech:
-                words = yield from self._decode(final=True)
-                assert self.transcriber.transcript is not None
-                self.transcriber.transcript.update(words)
+                self._ask_pause_decode()
             elif not self.transcriber.covered(self._speech_end()):
                 self._prefetch_final()
         asks = self.policy.acoustic_at_s
@@ -534,6 +560,10 @@ class Session:
             p = yield from self._acoustic_score()
             while len(self._asks) < len(asks) and silence >= asks[len(self._asks)]:
                 self._asks.append(p)
+        if self._pause is not None:
+            yield from self._settle_pause()  # due at once when pause_slack_s is 0
+            if self._pause is not None:
+                return  # no end is decided before the pause's words are in
         self._confidence = self._fused()
         if self.policy.trace:
             self.trace.append((self.now, self._cues()))
@@ -579,6 +609,10 @@ class Session:
         assert tr is not None
         before = tr.words
         pre, self._prefetch = self._prefetch, None
+        if self._pause is not None:  # the pause's own decode is newer than any prefetch
+            if pre is not None:
+                self._abandon(pre.seq)
+            pre, self._pause = self._pause, None
         if self.transcriber.covered(self._speech_end()) and not self._new_speech:
             hyp = self.transcriber.hyp
             if pre is not None:

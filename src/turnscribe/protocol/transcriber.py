@@ -5,12 +5,15 @@ It owns the turn's ``TurnTranscript`` (stable words) and the latest decode of th
 It builds ``AsrRequest``s and takes their results; it never runs a model.
 
 Windows: a decode covers the turn from ``window_start`` to the decision clock. A turn longer than
-``max_window_s`` slides its window to the last ``keep_after_slide_s`` (earlier words are frozen and
-become the decoder prompt), so the audio and compute per decode stay bounded.
+``max_window_s`` slides its window forward to a phrase boundary that leaves ``keep_after_slide_s``
+to twice that in the window (earlier words are frozen and become the decoder prompt), so the audio
+and compute per decode stay bounded. The frozen words are those of the latest final-quality decode,
+so a long turn's final transcript is final-quality throughout.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from turnscribe.engines.base import SAMPLE_RATE, AsrRequest, AsrResult, Word
@@ -18,11 +21,13 @@ from turnscribe.protocol.activity import SpeechActivity
 from turnscribe.protocol.params import LANGUAGES, ListenParams
 from turnscribe.protocol.transcript import TurnTranscript, monotone
 
+MIN_SLIDE_GAP_S = 0.1  # a sentence end followed by at least this much silence is a phrase boundary
+
 
 @dataclass(frozen=True, slots=True)
 class WindowPolicy:
-    max_window_s: float = 24.0
-    keep_after_slide_s: float = 8.0
+    max_window_s: float = 12.0
+    keep_after_slide_s: float = 6.0
 
 
 class Transcriber:
@@ -33,6 +38,8 @@ class Transcriber:
         self.hyp: tuple[Word, ...] = ()   # latest decode of the window ...
         self.hyp_end = 0                  # ... the stream sample it covers up to ...
         self.hyp_final = False            # ... and whether it was a final-quality decode
+        self.settled: tuple[Word, ...] = ()  # the latest final-quality decode's words ...
+        self.settled_end = 0.0               # ... and the stream second it covers up to
 
     @property
     def active(self) -> bool:
@@ -45,13 +52,16 @@ class Transcriber:
         self.transcript = None
         self.language = None
         self.hyp, self.hyp_end, self.hyp_final = (), 0, False
+        self.settled, self.settled_end = (), 0.0
 
     def request(self, activity: SpeechActivity, params: ListenParams, *, final: bool) -> AsrRequest:
         """A decode of the turn's window up to the clock (sliding the window first if long)."""
         tr = self.transcript
         assert tr is not None
         if activity.now - tr.window_start > self.policy.max_window_s:
-            tr.slide(activity.now - self.policy.keep_after_slide_s)
+            at, settled = self._slide_point(tr, activity.now)
+            tr.slide(at, settled)
+            self.settled = tuple(w for w in self.settled if w.end > at)
         language = params.language_hints[0] if len(params.language_hints) == 1 else None
         if not params.multilingual:
             language = "en"
@@ -60,12 +70,32 @@ class Transcriber:
             prompt=tr.prompt, keyterms=params.keyterms, language=language,
             languages=params.language_hints or LANGUAGES)
 
+    def _slide_point(self, tr: TurnTranscript, now: float) -> tuple[float, tuple[Word, ...] | None]:
+        """Where a long window restarts, and the words to freeze before it. Preferably at the
+        earliest sentence end, else the widest gap, between the words of the latest final-quality
+        decode that leaves between ``keep_after_slide_s`` and twice that of audio in the window:
+        the next decodes then start at a phrase boundary with as much context as the window
+        allows, and the frozen words are final-quality. Without such a gap, at
+        ``now - keep_after_slide_s`` with the transcript's own words."""
+        keep = self.policy.keep_after_slide_s
+        words = [w for w in self.settled if w.start >= tr.window_start - 0.05]
+        gaps = [((a.end + b.start) / 2, b.start - a.end, a.text.endswith((".", "?", "!")))
+                for a, b in itertools.pairwise(words)]
+        gaps = [g for g in gaps if now - 2 * keep <= g[0] <= min(now - keep, self.settled_end)]
+        if not gaps:
+            return now - keep, None
+        ends = [g for g in gaps if g[2] and g[1] >= MIN_SLIDE_GAP_S]
+        at = ends[0][0] if ends else max(gaps, key=lambda g: g[1])[0]
+        return at, tuple(words)
+
     def took(self, res: AsrResult | None, *, covers: int, final: bool) -> tuple[Word, ...]:
         """Record a decode's result (None: the scheduler dropped it) as the latest hypothesis."""
         words = res.words if res is not None else ()
         if res is not None and res.words and res.language:
             self.language = res.language
         self.hyp, self.hyp_end, self.hyp_final = words, covers, final
+        if final and res is not None:
+            self.settled, self.settled_end = words, covers / SAMPLE_RATE
         return words
 
     def covered(self, speech_end: int) -> bool:

@@ -109,10 +109,13 @@ class TurnTranscript:
         self.committed, self.tail, self._prev_tail = list(hyp), [], []
         return final
 
-    def slide(self, new_start: float) -> None:
-        """Freeze the words that end by ``new_start`` and move the window start there."""
+    def slide(self, new_start: float, settled: Sequence[Word] | None = None) -> None:
+        """Freeze the words that end by ``new_start`` and move the window start there. ``settled``:
+        a final-quality decode of the window that covers ``new_start``; its words are the ones
+        frozen (the committed words may come from cheaper partial decodes)."""
         words = [*self.committed, *self.tail]
-        self.frozen.extend(w for w in words if w.end <= new_start)
+        source = words if settled is None else [w for w in settled if w.start >= self.window_start - 0.05]
+        self.frozen.extend(w for w in source if w.end <= new_start)
         self.committed = [w for w in self.committed if w.end > new_start]
         self.tail = [w for w in self.tail if w.end > new_start]
         self._prev_tail = list(self.tail)

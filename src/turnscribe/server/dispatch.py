@@ -8,7 +8,7 @@ lane                                 priority  max batch  max wait    under load
 ===================================  ========  =========  ==========  =====================
 VAD (every frame's speech decision)  0         64         0           never dropped
 Smart Turn, decodes a decision needs 1         16 / 8     3 / 5 ms    never dropped
-live partials                        3         16         20 ms       shed when stale,
+live partials                        3         8          20 ms       shed when stale,
                                                                       superseded by newer
 ===================================  ========  =========  ==========  =====================
 
@@ -65,7 +65,7 @@ def lane_config(lane: Hashable) -> LaneConfig:
         return LaneConfig(priority=1, max_batch=16, max_wait_s=0.003, capacity=2048)
     if lane[3]:  # a decode a decision waits for
         return LaneConfig(priority=1, max_batch=8, max_wait_s=0.005, capacity=2048)
-    return LaneConfig(priority=3, max_batch=16, max_wait_s=0.02, capacity=1024, droppable=True,
+    return LaneConfig(priority=3, max_batch=8, max_wait_s=0.02, capacity=1024, droppable=True,
                       max_age_s=PARTIAL_MAX_AGE_S)
 
 
