@@ -14,6 +14,7 @@ from typing import Any
 
 from turnscribe.engines.base import Word
 from turnscribe.protocol.params import ListenParams
+from turnscribe.protocol.reasons import DecisionReasons
 
 
 class TurnEvent(enum.Enum):
@@ -46,6 +47,7 @@ class TurnInfo:
     trigger: Trigger | None = None
     languages: tuple[str, ...] | None = None  # flux-general-multi only
     languages_hinted: tuple[str, ...] | None = None
+    reasons: DecisionReasons | None = None  # turnscribe_reasons (debug option), ends only
 
     @property
     def transcript(self) -> str:
@@ -100,7 +102,18 @@ def _turn_info(ev: TurnInfo) -> dict[str, Any]:
         doc["languages"] = list(ev.languages)
     if ev.languages_hinted is not None:
         doc["languages_hinted"] = list(ev.languages_hinted)
+    if ev.reasons is not None:
+        doc["turnscribe_reasons"] = _reasons(ev.reasons)
     return doc
+
+
+def _reasons(r: DecisionReasons) -> dict[str, Any]:
+    """The ``turnscribe_reasons`` field (protocol/reasons.py): one extra top-level field."""
+    return {"trigger": r.trigger, "confidence": _r(r.confidence, 4), "logit": _r(r.logit, 4),
+            "bias": _r(r.bias, 4), "silence_s": _r(r.silence_s), "acoustic": [_r(a, 4) for a in r.acoustic],
+            "words": list(r.words),
+            "features": {f.name: {"value": _r(f.value, 4), "contribution": _r(f.contribution, 4)}
+                         for f in r.features}}
 
 
 def _configure_success(ev: ConfigureSuccess) -> dict[str, Any]:

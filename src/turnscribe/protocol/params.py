@@ -3,7 +3,8 @@
 Invariants: a ``ListenParams`` is always valid (every range and combination of §2.2 holds);
 anything else raised ``BadRequest`` with a human-readable reason, before the upgrade.
 Repeated parameters are lists (``keyterm``, ``language_hint``, ``tag``, ``redact``); every
-other parameter may appear once.
+other parameter may appear once. One parameter is turnscribe's own, prefixed so it cannot clash
+with Deepgram's: ``turnscribe_reasons`` (true/false, default false; ``protocol/reasons.py``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ DEFAULT_TIMEOUT_MS = 5000
 
 _REPEATABLE = {"keyterm", "language_hint", "tag", "redact"}
 _SINGLE = {"model", "encoding", "sample_rate", "eot_threshold", "eager_eot_threshold", "eot_timeout_ms",
-           "numerals", "profanity_filter", "mip_opt_out", "redact_usage"}
+           "numerals", "profanity_filter", "mip_opt_out", "redact_usage", "turnscribe_reasons"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,7 @@ class ListenParams:
     mip_opt_out: bool = False
     tags: tuple[str, ...] = ()
     redact_usage: bool = False  # client-supplied text (keyterms, tags) → REDACTED in usage/logs
+    decision_reasons: bool = False  # turnscribe_reasons=true: ends carry their inputs (protocol/reasons.py)
 
     @property
     def multilingual(self) -> bool:
@@ -232,4 +234,6 @@ def _parse(pairs: list[tuple[str, str]]) -> ListenParams:
         mip_opt_out=_bool("mip_opt_out", single["mip_opt_out"]) if "mip_opt_out" in single else False,
         tags=tuple(multi["tag"]),
         redact_usage=_bool("redact_usage", single["redact_usage"]) if "redact_usage" in single else False,
+        decision_reasons=(_bool("turnscribe_reasons", single["turnscribe_reasons"])
+                          if "turnscribe_reasons" in single else False),
     )

@@ -64,6 +64,7 @@ from turnscribe.protocol.events import (
 from turnscribe.protocol.formatting import format_words
 from turnscribe.protocol.keyterms import apply_keyterms
 from turnscribe.protocol.params import ListenParams
+from turnscribe.protocol.reasons import DecisionReasons, explain
 from turnscribe.protocol.transcriber import Transcriber, WindowPolicy
 from turnscribe.protocol.transcript import norm_word
 from turnscribe.protocol.turns import Signal, TurnMachine, TurnState
@@ -174,6 +175,7 @@ class Session:
         self._eager_words: tuple[Word, ...] | None = None
         self._asks: list[float] = []         # acoustic P(complete) answers in the current pause
         self._confidence = 0.0
+        self._confidence_cues: Cues | None = None  # what ``_confidence`` was computed from (reasons)
         self._new_speech = False             # speech since the last ASR request
         self._start_pending = False          # speech not yet covered by a start attempt
         self._pause_decoded = False          # this pause already had its final-quality decode
@@ -599,7 +601,8 @@ class Session:
                     soon_after_end=self._soon_after_end)
 
     def _fused(self) -> float:
-        return self.policy.model.probability(features(self._cues()))
+        self._confidence_cues = cues = self._cues()
+        return self.policy.model.probability(features(cues))
 
     def _final_words(self) -> Generator[int, None, tuple[Word, ...]]:
         """The turn's final words, from the whole window: the latest decode when it is
@@ -651,15 +654,29 @@ class Session:
             return ()
         return self.transcriber.transcript.words
 
-    def _emit(self, event: TurnEvent, trigger: Trigger | None) -> None:
+    def _shown(self, words: tuple[Word, ...]) -> tuple[Word, ...]:
+        """``words`` as the client sees them: keyterms, numerals, profanity filter, redaction."""
         p = self.params
-        words = self._words_now()
         if words and p.keyterms:
             words = apply_keyterms(words, p.keyterms)
         if words and (p.numerals or p.profanity_filter or p.redact):
             lang = self.transcriber.language or (p.language_hints[0] if p.language_hints else "en")
             words = format_words(words, numerals_on=p.numerals, profanity_filter=p.profanity_filter,
                                  redact_modes=p.redact, lang=lang)
+        return words
+
+    def _reasons(self, event: TurnEvent, trigger: Trigger | None) -> DecisionReasons | None:
+        """Decision reasons (``reasons.py``) for an end, when the stream asked for them."""
+        ends = (TurnEvent.END_OF_TURN, TurnEvent.EAGER_END_OF_TURN)
+        if not self.params.decision_reasons or event not in ends:
+            return None
+        cues = self._confidence_cues if self._confidence_cues is not None else self._cues()
+        return explain(cues, self.policy.model, trigger.value if trigger is not None else "eager",
+                       words=[w.text for w in self._shown(cues.words)])
+
+    def _emit(self, event: TurnEvent, trigger: Trigger | None) -> None:
+        p = self.params
+        words = self._shown(self._words_now())
         multi = p.multilingual
         language = self.transcriber.language
         languages = ((language,) if (language and words) else ()) if multi else None
@@ -668,7 +685,7 @@ class Session:
         self._events.append(TurnInfo(
             event=event, turn_index=self.machine.turn_index, audio_window_start=self._window_start,
             audio_window_end=self.now, words=words, end_of_turn_confidence=confidence, trigger=trigger,
-            languages=languages, languages_hinted=hinted))
+            languages=languages, languages_hinted=hinted, reasons=self._reasons(event, trigger)))
         if event is TurnEvent.END_OF_TURN:
             self._after_end()
 
