@@ -1,0 +1,471 @@
+"""``turnscribe eval eot`` — turn-end detection measured the eot-bench way.
+
+Every silence of a labelled clip is a *span*: a **hold** (a pause inside a turn: ending the turn
+there is a false cut-off) or an **eot** (the silence after a turn: ending it there is right, and
+how soon is the latency). As in LiveKit's eot-bench, only holds of 0.2-5 s are scored.
+
+1. *Record* (slow, once): each clip is replayed through the real Session and engines with model
+   ends off (every turn is ended by hand ``ORACLE_END_S`` after its labelled end, so each turn
+   starts fresh). At every 80 ms decision frame of a pause the session's end-of-turn cues are
+   traced. Beside them the baselines' inputs are recorded on the same audio: the VAD's silence at
+   every frame, and Smart Turn v3.2 asked pipecat's way (on the turn's audio from 0.5 s before its
+   onset) at every frame of the first ``SMART_TURN_MAX_S`` of each span.
+2. *Sweep* (fast, from the recording): a policy is (threshold, minimum silence before acting,
+   timeout). For each policy: false cut-off rate over the scored holds and mean latency over the
+   eots (an eot the policy never ends within its span counts as the span's length). Three systems
+   go through the same sweep: **turnscribe** (its fused confidence), **silence only** (the VAD's
+   silence reaching the minimum), and **Smart Turn alone** (asked once when the VAD's silence
+   reaches the minimum; "complete" at or above the threshold ends the turn there, otherwise the
+   timeout does).
+3. *Out of sample*: turnscribe's weights are fitted (``calibrate.fit``) and so are evaluated by
+   leave-one-group-out cross-validation over sources/speakers (``group_of``): every group's
+   confidences come from weights fitted on the other groups only. The shipped weights' figures
+   are reported beside it for contrast (in-sample on the groups they were fitted on).
+
+Headline figures per system: best false cut-off rate at a mean-latency budget of 300 / 600 ms,
+best mean latency at a cut-off budget of 5 % / 10 %, the Pareto frontier, and the default
+settings' point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from turnscribe.engines.base import SAMPLE_RATE, TurnRequest
+from turnscribe.protocol.eot import FEATURES, EotModel, features
+from turnscribe.protocol.params import ListenParams, Thresholds
+
+Rec = dict[str, Any]
+
+FRAME_S = 0.08
+HOLD_MIN_S, HOLD_MAX_S = 0.2, 5.0      # eot-bench scores holds of this length only
+ORACLE_END_S = 2.4                     # each turn is ended by hand this long after its labelled end
+SMART_TURN_MAX_S = 1.2                 # Smart Turn is recorded this far into each span
+SMART_TURN_PRE_S = 0.5                 # pipecat feeds the turn from this long before its onset
+VAD_ON = 0.5                           # the VAD's speech threshold (the session's default)
+THRESHOLDS = tuple(round(x, 2) for x in np.arange(0.05, 1.0, 0.05))
+MIN_SILENCES = tuple(round(FRAME_S * k, 2) for k in range(1, 16))  # 0.08 .. 1.2 s
+TIMEOUTS = (0.4, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0)
+LATENCY_BUDGETS_S = (0.3, 0.6)
+CUTOFF_BUDGETS = (0.05, 0.10)
+
+
+# --------------------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start: float
+    end: float
+    hold: bool
+    kind: str
+
+    @property
+    def scored(self) -> bool:
+        return not self.hold or HOLD_MIN_S <= self.end - self.start <= HOLD_MAX_S
+
+
+def group_of(label: Rec) -> str:
+    """The source/speaker group a clip belongs to (the unit left out in cross-validation)."""
+    src = str(label.get("source_package", ""))
+    speaker = str(label.get("speaker") or "")
+    if speaker:
+        return speaker
+    if src.startswith("piper"):
+        return "piper_synthetic_en"
+    if src.startswith("asterisk-core-sounds-en"):
+        return "allison_smith_en_us"
+    if src.startswith("espnet"):
+        return "an4_en"
+    return src.split()[0] if src else "unknown"
+
+
+def spans_of(label: Rec) -> list[Span]:
+    """Holds (labelled pauses) and eots (turn end to the next turn's onset, or the clip end)."""
+    turns = sorted(label.get("turns", []), key=lambda t: t["start_s"])
+    out: list[Span] = []
+    for i, turn in enumerate(turns):
+        for p in turn.get("pauses", []):
+            out.append(Span(float(p["start_s"]), float(p["end_s"]), True, str(p.get("kind", "pause"))))
+        nxt = turns[i + 1]["start_s"] if i + 1 < len(turns) else label["duration_s"]
+        out.append(Span(float(turn["end_s"]), float(nxt), False, str(turn.get("end_kind", "complete"))))
+    return out
+
+
+def load_labels(data: Path) -> list[Rec]:
+    """The synthetic turn clips and the real turn set, clips with turns only (the two-speaker
+    conversation is left out: its turns are not one user's)."""
+    rows: list[Rec] = []
+    for rel in ("turns/labels.jsonl", "turns/real/labels.jsonl"):
+        path = data / rel
+        if path.exists():
+            rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r.get("turns") and r["kind"] != "real_conversation_mono_mix"]
+
+
+def clip_params(label: Rec) -> ListenParams:
+    """Model ends off; non-English clips stream as flux-general-multi with their language hint."""
+    th = Thresholds(eot_threshold=1.0, eot_timeout_ms=10000)
+    lang = str(label.get("language") or "en").split("-")[0]
+    if lang != "en":
+        return ListenParams(model="flux-general-multi", language_hints=(lang,), thresholds=th)
+    return ListenParams(thresholds=th)
+
+
+# ----------------------------------------------------------------------------------- record
+
+
+def read_wav(path: Path) -> np.ndarray:
+    """A 16 kHz mono PCM16 WAV (the turn sets' format) as float32."""
+    import wave
+
+    with wave.open(str(path), "rb") as w:
+        if w.getframerate() != SAMPLE_RATE or w.getnchannels() != 1 or w.getsampwidth() != 2:
+            raise ValueError(f"{path}: expected 16 kHz mono PCM16")
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    return (pcm.astype(np.float32) / 32768.0).astype(np.float32)
+
+
+def vad_silence(audio: np.ndarray, vad: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(frame end times, silence in s at each) on the 80 ms grid: time since the last 32 ms chunk
+    the VAD called speech (the whole clip's time when there was none yet)."""
+    chunk = int(vad.chunk_samples)
+    n = len(audio) // chunk
+    from turnscribe.engines.base import VadRequest
+
+    probs = vad.process([VadRequest(state=vad.new_state(), audio=audio[: n * chunk])])[0]
+    speech_end = (np.arange(n) + 1) * chunk / SAMPLE_RATE
+    last = -1.0
+    times = np.arange(FRAME_S, len(audio) / SAMPLE_RATE + 1e-9, FRAME_S)
+    sil = np.empty(len(times))
+    k = 0
+    for i, t in enumerate(times):
+        while k < n and speech_end[k] <= t + 1e-9:
+            if probs[k] >= VAD_ON:
+                last = speech_end[k]
+            k += 1
+        sil[i] = t - last if last >= 0 else t
+    return times, sil
+
+
+def smart_turn_scores(audio: np.ndarray, label: Rec, spans: Sequence[Span], turn: Any) -> list[list[float]]:
+    """Per span, Smart Turn's P(complete) at each frame of the 80 ms grid in its first
+    SMART_TURN_MAX_S (the frames ``vad_silence`` reports)."""
+    turns = sorted(label["turns"], key=lambda t: t["start_s"])
+    reqs: list[TurnRequest] = []
+    index: list[int] = []
+    for si, sp in enumerate(spans):
+        onset = max([t["start_s"] for t in turns if t["start_s"] <= sp.start] or [0.0])
+        k = math.floor(sp.start / FRAME_S + 1e-9) + 1
+        while k * FRAME_S <= min(sp.end, sp.start + SMART_TURN_MAX_S) + 1e-9:
+            t = k * FRAME_S
+            a = int(max(0.0, onset - SMART_TURN_PRE_S, t - 8.0) * SAMPLE_RATE)
+            reqs.append(TurnRequest(audio=audio[a:int(t * SAMPLE_RATE)]))
+            index.append(si)
+            k += 1
+    out: list[list[float]] = [[] for _ in spans]
+    for i in range(0, len(reqs), 32):
+        for si, p in zip(index[i:i + 32], turn.score(reqs[i:i + 32]), strict=True):
+            out[si].append(round(float(p), 4))
+    return out
+
+
+def record(data: Path, labels: Sequence[Rec], engines: Any, log: Callable[[str], None] | None = None) -> list[Rec]:
+    """Replay every clip (see the module docstring, step 1); JSON-ready records."""
+    from turnscribe.eval.calibrate import cues_record
+    from turnscribe.eval.replay import replay_bytes, stream_params
+    from turnscribe.protocol.session import TurnPolicy
+
+    clips = []
+    for n, label in enumerate(labels, 1):
+        path = data / label["path"]
+        raw = path.read_bytes()
+        header = raw.find(b"data") + 8
+        force = json.dumps({"type": "ForceEndTurn"})
+        actions = [(header + int((t["end_s"] + ORACLE_END_S) * SAMPLE_RATE) * 2, force) for t in label["turns"]]
+        rep = replay_bytes(raw, stream_params(path, base=clip_params(label)), engines,
+                           policy=TurnPolicy(trace=True), actions=actions, keep_session=True)
+        assert rep.session is not None
+        audio = read_wav(path)
+        spans = spans_of(label)
+        times, sil = vad_silence(audio, engines.vad)
+        clips.append({
+            "path": label["path"], "kind": label["kind"], "group": group_of(label),
+            "language": str(label.get("language") or "en"), "label": label,
+            "spans": [[s.start, s.end, s.hold, s.kind] for s in spans],
+            "trace": [(round(t, 3), cues_record(c)) for t, c in rep.session.trace],
+            "vad": [[round(float(t), 3), round(float(s), 3)] for t, s in zip(times, sil, strict=True)],
+            "smart_turn": smart_turn_scores(audio, label, spans, engines.turn),
+        })
+        if log:
+            log(f"[{n}/{len(labels)}] {label['path']}: {len(spans)} spans, {len(clips[-1]['trace'])} traced frames")
+    return clips
+
+
+# ------------------------------------------------------------------------------------ sweep
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    """One span's decision inputs: times (s from the span start), silence and score per frame."""
+
+    span: Span
+    t: np.ndarray
+    silence: np.ndarray
+    score: np.ndarray
+
+
+def spans_from(clip: Rec) -> list[Span]:
+    return [Span(float(a), float(b), bool(h), str(k)) for a, b, h, k in clip["spans"]]
+
+
+def tracks_turnscribe(clip: Rec, model: EotModel) -> list[Track]:
+    from turnscribe.eval.calibrate import cues_from
+
+    pts = [(float(t), float(c["silence"]), model.probability(features(cues_from(c)))) for t, c in clip["trace"]]
+    return _tracks(spans_from(clip), pts)
+
+
+def tracks_silence(clip: Rec) -> list[Track]:
+    return _tracks(spans_from(clip), [(float(t), float(s), 1.0) for t, s in clip["vad"]])
+
+
+def tracks_smart_turn(clip: Rec) -> list[Track]:
+    """The VAD's silence, with Smart Turn's answer at each frame where it was recorded."""
+    out = []
+    vad = clip["vad"]
+    for sp, scores in zip(spans_from(clip), clip["smart_turn"], strict=True):
+        pts = [(float(t), float(s)) for t, s in vad if sp.start < t <= sp.end + 1e-9]
+        sc = np.array([scores[k] if k < len(scores) else 0.0 for k in range(len(pts))])
+        out.append(Track(sp, np.array([t - sp.start for t, _ in pts]), np.array([s for _, s in pts]), sc))
+    return out
+
+
+def _tracks(spans: Sequence[Span], pts: Sequence[tuple[float, float, float]]) -> list[Track]:
+    out = []
+    for sp in spans:
+        sel = [(t, s, p) for t, s, p in pts if sp.start < t <= sp.end + 1e-9]
+        out.append(Track(sp, np.array([t - sp.start for t, _, _ in sel]), np.array([s for _, s, _ in sel]),
+                         np.array([p for _, _, p in sel])))
+    return out
+
+
+def decision_time(tr: Track, threshold: float, min_silence: float, timeout: float, *, ask_once: bool) -> float | None:
+    """When (s into the span) the policy ends the turn, or None if not within the span.
+
+    Normal: the first frame with silence >= min_silence and score >= threshold, or silence >=
+    timeout. ``ask_once`` (Smart Turn, pipecat's way): only the first frame with silence >=
+    min_silence is asked; "incomplete" waits for the timeout."""
+    if tr.t.size == 0:
+        return None
+    ok = tr.silence >= min_silence - 1e-9
+    if ask_once:
+        first = np.flatnonzero(ok)
+        if first.size and tr.score[first[0]] >= threshold:
+            return float(tr.t[first[0]])
+        fire = tr.silence >= max(timeout, min_silence) - 1e-9
+    else:
+        fire = (ok & (tr.score >= threshold)) | (tr.silence >= timeout - 1e-9)
+    idx = np.flatnonzero(fire)
+    return float(tr.t[idx[0]]) if idx.size else None
+
+
+def score_policy(tracks: Sequence[Track], threshold: float, min_silence: float, timeout: float,
+                 *, ask_once: bool = False) -> Rec:
+    holds = [t for t in tracks if t.span.hold and t.span.scored]
+    eots = [t for t in tracks if not t.span.hold]
+    cut = sum(decision_time(t, threshold, min_silence, timeout, ask_once=ask_once) is not None for t in holds)
+    lat, missed = [], 0
+    for t in eots:
+        d = decision_time(t, threshold, min_silence, timeout, ask_once=ask_once)
+        if d is None:
+            missed += 1
+            d = t.span.end - t.span.start
+        lat.append(d)
+    return {"threshold": threshold, "min_silence_s": min_silence, "timeout_s": timeout,
+            "cutoff": cut / len(holds) if holds else 0.0, "holds": len(holds), "cut": cut,
+            "mean_latency_s": float(np.mean(lat)) if lat else None, "eots": len(eots), "missed": missed}
+
+
+def sweep(tracks: Sequence[Track], *, system: str) -> list[Rec]:
+    if system == "silence":
+        return [score_policy(tracks, 0.0, m, math.inf) for m in MIN_SILENCES]
+    ask_once = system == "smart_turn"
+    return [score_policy(tracks, th, m, to, ask_once=ask_once)
+            for th in THRESHOLDS for m in MIN_SILENCES for to in TIMEOUTS if to > m]
+
+
+def frontier(points: Iterable[Rec]) -> list[Rec]:
+    """The Pareto-optimal points (no other point has both fewer cut-offs and lower latency)."""
+    pts = sorted(points, key=lambda p: (p["mean_latency_s"], p["cutoff"]))
+    out: list[Rec] = []
+    best = math.inf
+    for p in pts:
+        if p["cutoff"] < best - 1e-12:
+            out.append(p)
+            best = p["cutoff"]
+    return out
+
+
+def headline(points: Sequence[Rec]) -> Rec:
+    res: Rec = {}
+    for b in LATENCY_BUDGETS_S:
+        ok = [p for p in points if p["mean_latency_s"] <= b + 1e-9]
+        best = min(ok, key=lambda p: (p["cutoff"], p["mean_latency_s"])) if ok else None
+        res[f"cutoff_at_{int(b * 1000)}ms"] = _brief(best)
+    for c in CUTOFF_BUDGETS:
+        ok = [p for p in points if p["cutoff"] <= c + 1e-9]
+        best = min(ok, key=lambda p: (p["mean_latency_s"], p["cutoff"])) if ok else None
+        res[f"latency_at_{round(c * 100)}pct"] = _brief(best)
+    return res
+
+
+def _brief(p: Rec | None) -> Rec | None:
+    if p is None:
+        return None
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in p.items()}
+
+
+# ------------------------------------------------------------------------------ cross-validation
+
+
+def cv_models(clips: Sequence[Rec], fit_kw: Rec | None = None) -> dict[str, EotModel]:
+    """Per group, the EOT weights fitted on every other group's clips."""
+    from turnscribe.eval.calibrate import fit_clips
+
+    groups = sorted({c["group"] for c in clips})
+    out = {}
+    for g in groups:
+        train = [c for c in clips if c["group"] != g]
+        w = fit_clips(train, **(fit_kw or {}))
+        out[g] = EotModel(tuple(float(v) for v in w))
+    return out
+
+
+def evaluate(clips: Sequence[Rec], *, default: EotModel | None = None, settings: Thresholds | None = None) -> Rec:
+    """Every system through the sweep, overall and per group; the default settings' point."""
+    default = default or EotModel()
+    settings = settings or Thresholds()
+    models = cv_models(clips)
+    systems: dict[str, Callable[[Rec], list[Track]]] = {
+        "turnscribe_cv": lambda c: tracks_turnscribe(c, models[c["group"]]),
+        "turnscribe_shipped": lambda c: tracks_turnscribe(c, default),
+        "smart_turn": tracks_smart_turn,
+        "silence": tracks_silence,
+    }
+    doc: Rec = {"groups": sorted({c["group"] for c in clips}), "systems": {}}
+    for name, make in systems.items():
+        tracks = [t for c in clips for t in make(c)]
+        pts = sweep(tracks, system="smart_turn" if name == "smart_turn" else
+                    "silence" if name == "silence" else "turnscribe")
+        entry: Rec = {"headline": headline(pts), "frontier": [_brief(p) for p in frontier(pts)]}
+        if name.startswith("turnscribe"):
+            entry["default_point"] = _brief(score_policy(
+                tracks, settings.eot_threshold, 0.0, settings.eot_timeout_ms / 1000))
+        per_group = {}
+        for g in doc["groups"]:
+            gt = [t for c in clips if c["group"] == g for t in make(c)]
+            per_group[g] = headline(sweep(gt, system="smart_turn" if name == "smart_turn" else
+                                          "silence" if name == "silence" else "turnscribe"))
+        entry["per_group"] = per_group
+        doc["systems"][name] = entry
+    doc["cv_weights"] = {g: dict(zip(FEATURES, (round(w, 3) for w in m.weights), strict=True))
+                         for g, m in models.items()}
+    return doc
+
+
+# ------------------------------------------------------------------------------------ report
+
+
+def _fmt(h: Rec | None, key: str) -> str:
+    if h is None:
+        return "-"
+    if key == "cutoff":
+        return f"{100 * h['cutoff']:.1f}% ({h['mean_latency_s'] * 1000:.0f} ms)"
+    return f"{h['mean_latency_s'] * 1000:.0f} ms ({100 * h['cutoff']:.1f}%)"
+
+
+def summary(doc: Rec) -> str:
+    head = ["system", "cut-off @300ms", "cut-off @600ms", "latency @5%", "latency @10%"]
+    rows = [head]
+    for name, e in doc["systems"].items():
+        h = e["headline"]
+        rows.append([name, _fmt(h["cutoff_at_300ms"], "cutoff"), _fmt(h["cutoff_at_600ms"], "cutoff"),
+                     _fmt(h["latency_at_5pct"], "lat"), _fmt(h["latency_at_10pct"], "lat")])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    for name, e in doc["systems"].items():
+        if "default_point" in e:
+            d = e["default_point"]
+            lines.append(f"{name} at the default settings: cut-off {100 * d['cutoff']:.1f}% "
+                         f"({d['cut']}/{d['holds']} holds), mean latency {d['mean_latency_s'] * 1000:.0f} ms, "
+                         f"{d['missed']} of {d['eots']} eots missed")
+    return "\n".join(lines)
+
+
+def plot(doc: Rec, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for name, e in doc["systems"].items():
+        f = e["frontier"]
+        ax.step([p["mean_latency_s"] * 1000 for p in f], [100 * p["cutoff"] for p in f], where="post",
+                label=name, marker=".")
+        if "default_point" in e:
+            d = e["default_point"]
+            ax.plot([d["mean_latency_s"] * 1000], [100 * d["cutoff"]], "k*", ms=10)
+    ax.set_xlabel("mean EndOfTurn latency after the end of speech (ms, audio clock)")
+    ax.set_ylabel("false cut-offs (% of holds 0.2-5 s)")
+    ax.set_title("Turn-end detection: Pareto frontier per system (* = default settings)")
+    ax.set_xlim(0, 1600)
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run(args: argparse.Namespace) -> int:
+    data = Path(args.data)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rec_path = out / "recording.json"
+    if args.from_recording:
+        clips = json.loads(Path(args.from_recording).read_text())
+    else:
+        from turnscribe.engines.registry import load_engines
+
+        engines = load_engines()
+        clips = record(data, load_labels(data), engines, log=lambda s: print(s, file=sys.stderr))
+        rec_path.write_text(json.dumps(clips))
+    doc = evaluate(clips)
+    doc["clips"] = len(clips)
+    (out / "eot.json").write_text(json.dumps(doc, indent=1))
+    print(summary(doc))
+    if not args.no_plots:
+        plot(doc, out / "pareto.png")
+        print(f"wrote {out / 'eot.json'} and {out / 'pareto.png'}")
+    return 0
+
+
+def add_command(ev: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = ev.add_parser("eot", help="turn-end detection the eot-bench way: sweeps, baselines, cross-validation")
+    p.add_argument("--data", required=True, type=Path, help="data folder holding turns/ (and turns/real/)")
+    p.add_argument("--out", default="results/eot", type=Path, help="output folder (default results/eot)")
+    p.add_argument("--from-recording", default=None, help="reuse a recording.json instead of replaying")
+    p.add_argument("--no-plots", action="store_true")
+    p.set_defaults(func=run)

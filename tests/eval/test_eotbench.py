@@ -1,0 +1,76 @@
+"""The eot-bench style sweep: spans, decisions per policy, frontier and headline figures."""
+
+import numpy as np
+
+from turnscribe.eval.eotbench import (
+    Span,
+    Track,
+    decision_time,
+    frontier,
+    group_of,
+    headline,
+    score_policy,
+    spans_of,
+    sweep,
+)
+
+
+def track(hold, length, scores, start=10.0):
+    t = np.arange(1, len(scores) + 1) * 0.08
+    return Track(Span(start, start + length, hold, "x"), t, t.copy(), np.array(scores, dtype=float))
+
+
+def test_spans_are_holds_inside_turns_and_eots_up_to_the_next_turn():
+    label = {"duration_s": 12.0, "turns": [
+        {"start_s": 0.5, "end_s": 3.0, "pauses": [{"start_s": 1.0, "end_s": 1.4, "kind": "filler"}]},
+        {"start_s": 6.0, "end_s": 8.0, "end_kind": "short_answer"}]}
+    spans = spans_of(label)
+    assert [(s.start, s.end, s.hold) for s in spans] == [(1.0, 1.4, True), (3.0, 6.0, False), (8.0, 12.0, False)]
+    assert Span(0, 0.15, True, "").scored is False and Span(0, 0.25, True, "").scored is True
+    assert Span(0, 0.1, False, "").scored is True  # every eot counts
+
+
+def test_groups_are_speakers_or_sources():
+    assert group_of({"speaker": "june_wallack_fr_ca"}) == "june_wallack_fr_ca"
+    assert group_of({"source_package": "piper-tts 1.8.0 + joe"}) == "piper_synthetic_en"
+    assert group_of({"source_package": "asterisk-core-sounds-en-g722 1.6"}) == "allison_smith_en_us"
+
+
+def test_decision_needs_both_the_minimum_silence_and_the_threshold_or_the_timeout():
+    tr = track(False, 2.0, [0.1, 0.9, 0.2, 0.2, 0.95, 0.1, 0.1, 0.1, 0.1, 0.1])
+    assert decision_time(tr, 0.8, 0.08, 5.0, ask_once=False) == 0.16
+    assert abs(decision_time(tr, 0.8, 0.24, 5.0, ask_once=False) - 0.40) < 1e-9
+    assert abs(decision_time(tr, 0.99, 0.08, 0.64, ask_once=False) - 0.64) < 1e-9  # timeout
+    assert decision_time(tr, 0.99, 0.08, 5.0, ask_once=False) is None
+    # asked once at the minimum silence (pipecat's way): a later "complete" does not count
+    assert abs(decision_time(tr, 0.8, 0.24, 0.72, ask_once=True) - 0.72) < 1e-9
+    assert abs(decision_time(tr, 0.8, 0.16, 5.0, ask_once=True) - 0.16) < 1e-9
+
+
+def test_policy_scores_cutoffs_on_scored_holds_and_latency_on_eots():
+    tracks = [track(True, 0.3, [0.9, 0.1, 0.1]), track(True, 0.5, [0.1] * 6),
+              track(True, 0.1, [0.99]),  # too short to score
+              track(False, 2.0, [0.2, 0.9] + [0.1] * 20), track(False, 0.5, [0.1] * 6)]
+    r = score_policy(tracks, 0.8, 0.08, 5.0)
+    assert (r["cut"], r["holds"]) == (1, 2) and r["cutoff"] == 0.5
+    assert r["missed"] == 1 and abs(r["mean_latency_s"] - (0.16 + 0.5) / 2) < 1e-9
+    r = score_policy(tracks, 0.8, 0.16, 5.0)
+    assert r["cut"] == 0
+
+
+def test_frontier_keeps_only_undominated_points_and_headline_reads_budgets():
+    pts = [{"cutoff": 0.4, "mean_latency_s": 0.2}, {"cutoff": 0.5, "mean_latency_s": 0.3},
+           {"cutoff": 0.1, "mean_latency_s": 0.5}, {"cutoff": 0.04, "mean_latency_s": 0.9}]
+    f = frontier(pts)
+    assert [(p["cutoff"], p["mean_latency_s"]) for p in f] == [(0.4, 0.2), (0.1, 0.5), (0.04, 0.9)]
+    h = headline(pts)
+    assert h["cutoff_at_300ms"]["cutoff"] == 0.4 and h["cutoff_at_600ms"]["cutoff"] == 0.1
+    assert h["latency_at_5pct"]["mean_latency_s"] == 0.9 and h["latency_at_10pct"]["mean_latency_s"] == 0.5
+
+
+def test_silence_only_sweeps_the_minimum_silence_alone():
+    tracks = [track(True, 0.3, [1.0] * 3), track(False, 1.0, [1.0] * 12)]
+    pts = sweep(tracks, system="silence")
+    assert {p["threshold"] for p in pts} == {0.0}
+    best = headline(pts)["latency_at_5pct"]
+    assert best["cutoff"] == 0.0 and abs(best["min_silence_s"] - 0.32) < 1e-9
