@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from turnscribe import __version__
-from turnscribe.config import Settings, load_api_keys
+from turnscribe.config import REASONS_ENV, Settings, env_flag, load_api_keys
 from turnscribe.engines.base import Engines
 
 log = logging.getLogger("turnscribe")
@@ -38,6 +38,8 @@ async def _serve(settings: Settings) -> None:
     if not settings.auth_required:
         log.warning("no API keys configured (TURNSCRIBE_API_KEYS / --api-key-file): the server is OPEN to "
                     "anyone who can reach it")
+    if settings.decision_reasons:
+        log.info("decision reasons on: every EndOfTurn/EagerEndOfTurn carries turnscribe_reasons (debug)")
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     def request_stop() -> None:
@@ -90,6 +92,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="seconds a stream may fall behind real time before it is closed with an Error")
     p.add_argument("--compute-threads", type=int, default=_DEFAULTS.compute_threads,
                    help="scheduler threads that run the models (one per core)")
+    p.add_argument("--decision-reasons", action="store_true",
+                   help="debug: every EndOfTurn/EagerEndOfTurn carries turnscribe_reasons, the inputs behind "
+                        f"its confidence, as if each stream asked turnscribe_reasons=true (also {REASONS_ENV}=1)")
     p.add_argument("--log-level", default="INFO")
 
 
@@ -118,10 +123,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             keys = load_api_keys(key_file=args.api_key_file)
         except OSError as exc:
             parser.error(f"cannot read the API key file: {exc}")
+        try:
+            reasons = args.decision_reasons or env_flag(REASONS_ENV)
+        except ValueError as exc:
+            parser.error(str(exc))
         settings = Settings(host=args.host, port=args.port, api_keys=keys, idle_timeout_s=args.idle_timeout,
                             engine=args.engine, asr_model=args.asr_model, workers=args.workers,
                             scheduler=args.scheduler, max_streams=args.max_streams, max_lag_s=args.max_lag,
-                            compute_threads=args.compute_threads)
+                            compute_threads=args.compute_threads, decision_reasons=reasons)
         asyncio.run(_serve(settings))
         return 0
     return int(args.func(args))

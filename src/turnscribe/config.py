@@ -8,6 +8,7 @@ from pathlib import Path
 
 KEYS_ENV = "TURNSCRIBE_API_KEYS"
 KEY_FILE_ENV = "TURNSCRIBE_API_KEY_FILE"
+REASONS_ENV = "TURNSCRIBE_DECISION_REASONS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,10 +26,23 @@ class Settings:
     max_lag_s: float = 4.0          # a stream this far behind real time gets Error + close 1011
     compute_threads: int = 2        # scheduler workers running models (one per core)
     max_frame_bytes: int = 4 * 1024 * 1024
+    decision_reasons: bool = False  # every stream as if turnscribe_reasons=true (debug; protocol/reasons.py)
 
     @property
     def auth_required(self) -> bool:
         return bool(self.api_keys)
+
+
+def env_flag(name: str, *, env: dict[str, str] | None = None) -> bool:
+    """A boolean setting from the environment: unset/empty/0/false/no/off → False, 1/true/yes/on →
+    True; anything else raises ValueError."""
+    env = dict(os.environ) if env is None else env
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name} must be 1/true/yes/on or 0/false/no/off, got {env[name]!r}")
 
 
 def load_api_keys(*, env: dict[str, str] | None = None, key_file: str | None = None) -> frozenset[str]:

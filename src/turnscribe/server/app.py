@@ -155,7 +155,10 @@ def make_process_request(state: AppState) -> Callable[[ServerConnection, Request
             if url.path != LISTEN_PATH:
                 raise NotFound(f"No such endpoint {url.path!r}; Flux streams on {LISTEN_PATH}.")
             check_auth(request, state.settings.api_keys)
-            connection.params = parse_listen_params(parse_qsl(url.query, keep_blank_values=True))
+            params = parse_listen_params(parse_qsl(url.query, keep_blank_values=True))
+            if state.settings.decision_reasons:  # --decision-reasons: every stream gets them
+                params = params.with_changes(decision_reasons=True)
+            connection.params = params
         except HandshakeError as exc:
             log.info("refused handshake %s: %s %s", request_id, exc.status, exc)
             state.metrics.stream_refused("auth" if isinstance(exc, Unauthorized)
