@@ -1,0 +1,62 @@
+"""``eval eot --url``: a clip streamed at real time through a live server, scored on the wall clock."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import wave
+
+import numpy as np
+
+from turnscribe.eval.eotbench import live_summary, score_live
+from turnscribe.eval.live import stream_file
+
+
+def write_wav(path, parts, rate=16000):
+    x = np.concatenate(parts)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def tone(s, rate=16000):
+    t = np.arange(int(s * rate)) / rate
+    return (0.25 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+def quiet(s, rate=16000):
+    return np.zeros(int(s * rate), dtype=np.float32)
+
+
+def test_a_clip_streams_at_real_time_and_its_end_is_scored_on_arrival(server, tmp_path):
+    path = tmp_path / "turn.wav"
+    write_wav(path, [quiet(0.5), tone(1.3), quiet(2.2)])
+    t0 = time.monotonic()
+    res = asyncio.run(stream_file(f"{server.url}/v2/listen", path, {"model": "flux-general-en"}))
+    wall = time.monotonic() - t0
+    assert res.error is None and res.close_code == 1000
+    assert wall >= 4.0 - 0.05, "the audio went out at real time, not faster"
+    infos = res.turninfos()
+    arrivals = [t for t, _ in infos]
+    assert arrivals == sorted(arrivals) and len(infos) > 10
+    label = {"duration_s": 4.0, "turns": [{"start_s": 0.5, "end_s": 1.8, "pauses": []}]}
+    scored = score_live(label, infos)
+    (eot,) = scored["eots"]
+    assert eot["latency_s"] is not None, "the EndOfTurn was decided in the silence after the turn"
+    assert eot["latency_s"] >= eot["audio_latency_s"] - 0.02, "arrival is never before the audio it covers"
+    assert eot["latency_s"] < 1.5
+    summary = live_summary([scored])
+    assert summary["missed"] == 0 and summary["latency_median_s"] == eot["latency_s"]
+
+
+def test_an_end_decided_inside_a_hold_is_a_cut_off_even_if_it_arrives_after_it():
+    label = {"duration_s": 6.0, "turns": [{"start_s": 0.5, "end_s": 3.0,
+                                           "pauses": [{"start_s": 1.0, "end_s": 1.5, "kind": "filler"}]}]}
+    infos = [(1.7, {"type": "TurnInfo", "event": "EndOfTurn", "audio_window_end": 1.4}),
+             (3.4, {"type": "TurnInfo", "event": "EndOfTurn", "audio_window_end": 3.3})]
+    scored = score_live(label, infos)
+    assert scored["holds"] == [{"start": 1.0, "end": 1.5, "cut": True}]
+    assert scored["eots"][0]["latency_s"] == 0.4 and scored["eots"][0]["audio_latency_s"] == 0.3
+    assert live_summary([scored])["cutoff"] == 1.0
