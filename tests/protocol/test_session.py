@@ -412,3 +412,38 @@ def test_the_pause_decode_does_not_hold_updates_and_ends_wait_for_it():
     ref, _ = run(pcm16(*TURN), chunk=len(pcm16(*TURN)))
     assert serialise(events) == serialise(ref)
     assert any(e.event is TurnEvent.END_OF_TURN for e in turninfos(events))
+
+
+def test_speech_resuming_before_the_pause_decode_is_due_abandons_it():
+    """A short pause: the speaker goes on before the pause's words were due, so the decode is
+    reported abandoned (the runner may drop it unrun) and its late answer changes nothing."""
+    from turnscribe.engines.base import AsrRequest
+    from turnscribe.engines.inline import run_requests
+    from turnscribe.protocol.session import Session as Core
+
+    audio = pcm16(quiet(0.5), tone(1.0), quiet(0.16), tone(1.0), quiet(2.0))
+    engines = fake_engines("hello there how are you.")
+    policy = dataclasses.replace(TEST_POLICY, drop_resumed_pause=True)
+    s = Core(params(), vad_state=engines.vad.new_state(), vad_chunk=engines.vad.chunk_samples, policy=policy)
+    s.receive_audio(audio)
+    held, abandoned = [], []
+    for _ in range(10_000):
+        work = s.pending_work()
+        abandoned += s.take_abandoned()
+        if not work:
+            break
+        for req in work:
+            if isinstance(req.payload, AsrRequest) and req.payload.final and not held:
+                held.append(req)  # the first pause's decode: never answered in time
+            else:
+                s.deliver(run_requests(engines, [req])[0])
+    assert held and held[0].seq in abandoned
+    s.deliver(run_requests(engines, held)[0])  # a late answer for it is ignored
+    s.receive_text('{"type":"CloseStream"}')
+    while work := s.pending_work():
+        for res in run_requests(engines, work):
+            s.deliver(res)
+    ref, _ = run(audio, chunk=len(audio), policy=policy)
+    got = turninfos(s.events_to_send())
+    assert any(e.event is TurnEvent.END_OF_TURN for e in got)
+    assert [e.event for e in got][-3:] == [e.event for e in turninfos(ref)][-3:]

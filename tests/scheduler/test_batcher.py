@@ -286,3 +286,13 @@ def test_lane_config_is_validated() -> None:
         LaneConfig(priority=0, max_batch=0, max_wait_s=0.0, capacity=1)
     with pytest.raises(ValueError):
         LaneConfig(priority=0, max_batch=1, max_wait_s=0.0, capacity=1, max_age_s=1.0)
+
+
+def test_cancel_only_the_jobs_a_stream_abandoned() -> None:
+    batcher, _ = make()
+    jobs = [Job("bulk", "a", 0, 1, tag=11), Job("bulk", "a", 0, 2, tag=12), Job("bulk", "b", 0, 3, tag=11)]
+    for j in jobs:
+        batcher.submit(j)
+    batcher.cancel("a", tags={11})
+    assert batcher.drain_dropped() == [(jobs[0], "cancelled")]
+    assert batcher.depths() == {"bulk": 2}, "the other stream's job with the same tag stays"

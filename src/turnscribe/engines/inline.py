@@ -91,6 +91,7 @@ class InlineSession:
 
     def _work(self) -> None:
         while True:
+            self.session.take_abandoned()  # every answer is already in: nothing queued to drop
             work = self.session.pending_work()
             if not work:
                 return

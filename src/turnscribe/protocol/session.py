@@ -94,6 +94,9 @@ class TurnPolicy:
     max_window_s: float = 12.0     # ASR window length before it slides (long turns)
     keep_after_slide_s: float = 6.0
     pause_slack_s: float = 0.16    # the pause's final-quality decode is applied this long into the pause
+    # ... and dropped if the speaker goes on before then: off, since the decode has nearly always run
+    # by then (bench load, 8 streams: 2 of ~300 dropped) and its words still shape later cues
+    drop_resumed_pause: bool = False
     history_s: float = 32.0        # audio kept in memory at most
     model: EotModel = field(default_factory=EotModel)
     trace: bool = False            # record (time, features) at every end decision (calibration)
@@ -162,6 +165,7 @@ class Session:
         self._prefetch: _Partial | None = None  # final decode computed ahead of an end
         self._pause: _Partial | None = None     # the pause's final-quality decode in flight
         self._abandoned: set[int] = set()    # requests whose answers are no longer wanted
+        self._newly_abandoned: list[int] = []  # ... not yet reported (``take_abandoned``)
         # the decision step
         self._inbox: deque[_Input] = deque()
         self._step = self._run()
@@ -174,6 +178,7 @@ class Session:
         self._turn_start = 0.0               # where the turn's audio begins (its first decode window)
         self._eager_words: tuple[Word, ...] | None = None
         self._asks: list[float] = []         # acoustic P(complete) answers in the current pause
+        self._acoustic: tuple[int, int] | None = None  # (seq, ask points it answers) in flight
         self._confidence = 0.0
         self._confidence_cues: Cues | None = None  # what ``_confidence`` was computed from (reasons)
         self._new_speech = False             # speech since the last ASR request
@@ -211,6 +216,12 @@ class Session:
 
     def pending_work(self) -> list[EngineRequest]:
         out, self._outbox = self._outbox, []
+        return out
+
+    def take_abandoned(self) -> list[int]:
+        """Requests abandoned since the last call (a newer decode or newer audio made them
+        obsolete): the runner may drop them unrun. Their answers, if they come, are ignored."""
+        out, self._newly_abandoned = self._newly_abandoned, []
         return out
 
     def deliver(self, result: EngineResult) -> None:
@@ -353,6 +364,7 @@ class Session:
             del self._results[seq]
         else:
             self._abandoned.add(seq)
+            self._newly_abandoned.append(seq)
 
     def _abandon_partial(self) -> None:
         """Drop the live partial, the pause's decode and the prefetched final decode in flight:
@@ -435,6 +447,12 @@ class Session:
         while not self.activity.vad_ready():
             yield FOR_VAD
         if self.activity.apply_vad(turn_active=self.machine.active):
+            if self._pause is not None and self.activity.clock < self._pause.due and self.policy.drop_resumed_pause:
+                # the speaker went on before the pause's words were due: newer audio makes them
+                # obsolete (the next decode covers this speech too), so most short pauses cost no decode
+                self._abandon(self._pause.seq)
+                self._pause = None
+            self._drop_acoustic()
             self._new_speech = True
             self._start_pending = True
             self._pause_decoded = False
@@ -558,14 +576,18 @@ class Session:
             elif not self.transcriber.covered(self._speech_end()):
                 self._prefetch_final()
         asks = self.policy.acoustic_at_s
-        if len(self._asks) < len(asks) and silence >= asks[len(self._asks)]:
-            p = yield from self._acoustic_score()
-            while len(self._asks) < len(asks) and silence >= asks[len(self._asks)]:
-                self._asks.append(p)
+        if self._acoustic is None and len(self._asks) < len(asks) and silence >= asks[len(self._asks)]:
+            reached = sum(1 for a in asks[len(self._asks):] if silence >= a)
+            self._acoustic = (self._ask_acoustic(), reached)
         if self._pause is not None:
             yield from self._settle_pause()  # due at once when pause_slack_s is 0
             if self._pause is not None:
-                return  # no end is decided before the pause's words are in
+                return  # no end is decided before the pause's words are in (nor its acoustic answer)
+        if self._acoustic is not None:
+            seq, reached = self._acoustic
+            self._acoustic = None
+            p = yield from self._answer(seq)
+            self._asks += [float(p) if isinstance(p, float) else 0.5] * reached
         self._confidence = self._fused()
         if self.policy.trace:
             self.trace.append((self.now, self._cues()))
@@ -587,13 +609,18 @@ class Session:
     def _speech_end(self) -> int:
         return int(self.activity.last_speech * SAMPLE_RATE)
 
-    def _acoustic_score(self) -> Generator[int, None, float]:
+    def _ask_acoustic(self) -> int:
+        """Ask Smart Turn about the pause so far; the answer is read when a decision needs it
+        (with the pause's words, when those are in flight too)."""
         tr = self.transcriber.transcript
         assert tr is not None
         audio = self.activity.acoustic_audio(int(self._turn_start * SAMPLE_RATE), self.policy.acoustic_gap_s)
-        seq = self._issue(TurnRequest(audio=audio, transcript=tr.text))
-        p = yield from self._answer(seq)
-        return float(p) if isinstance(p, float) else 0.5
+        return self._issue(TurnRequest(audio=audio, transcript=tr.text))
+
+    def _drop_acoustic(self) -> None:
+        if self._acoustic is not None:
+            self._abandon(self._acoustic[0])
+            self._acoustic = None
 
     def _cues(self) -> Cues:
         words = self._eager_words if self._eager_words is not None else self.transcriber.latest_words()
@@ -697,6 +724,7 @@ class Session:
         self.transcriber.reset()
         self._eager_words = None
         self._asks = []
+        self._drop_acoustic()
         self._confidence = 0.0
         self.activity.speech_onset = None
         self._new_speech = False

@@ -25,7 +25,7 @@ job from the middle of a lane is O(depth), bounded by the lane's capacity.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -156,9 +156,13 @@ class Batcher(Generic[P]):
                             else None), lane.expires_at()) if t is not None]
         return min(times, default=None)
 
-    def cancel(self, stream_id: str, *, below_generation: int | None = None) -> None:
+    def cancel(self, stream_id: str, *, below_generation: int | None = None,
+               tags: Collection[object] | None = None) -> None:
+        """Drop that stream's queued jobs: all, those of older generations, or those whose ``tag``
+        is in ``tags``."""
         def doomed(job: Job[P]) -> bool:
-            return job.stream_id == stream_id and (below_generation is None or job.generation < below_generation)
+            return (job.stream_id == stream_id and (below_generation is None or job.generation < below_generation)
+                    and (tags is None or job.tag in tags))
 
         for lane in self._lanes.values():
             if any(doomed(job) for job in lane.jobs):

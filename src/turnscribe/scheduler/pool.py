@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeAlias, TypeVar
 
@@ -92,10 +92,12 @@ class WorkerPool(Generic[P, R]):
                 self._cond.notify_all()  # a reserved worker may not take this job: wake every worker
         self._deliver(dropped)
 
-    def cancel(self, stream_id: str, below_generation: int | None = None) -> None:
-        """Drops that stream's queued jobs (all, or those of older generations); running ones finish."""
+    def cancel(self, stream_id: str, below_generation: int | None = None,
+               tags: Collection[object] | None = None) -> None:
+        """Drops that stream's queued jobs (all, those of older generations, or those tagged with
+        one of ``tags``); running ones finish."""
         with self._cond:
-            self._batcher.cancel(stream_id, below_generation=below_generation)
+            self._batcher.cancel(stream_id, below_generation=below_generation, tags=tags)
             dropped = self._take_dropped()
         self._deliver(dropped)
 

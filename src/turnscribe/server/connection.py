@@ -109,6 +109,9 @@ class Stream:
         if limit > 0 and not self.session.closed and (behind := self.behind_s()) > limit:
             self.session.fail(Overloaded(f"The stream fell {behind:.1f} s behind real time (limit "
                                          f"{limit:g} s); the server is overloaded."))
+        abandoned = self.session.take_abandoned()
+        if abandoned:
+            self.work.cancel(self.ws.request_id, abandoned)
         work = self.session.pending_work()
         if work:
             try:

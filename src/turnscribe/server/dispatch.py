@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from concurrent.futures import Executor
 from typing import Protocol
 
@@ -43,7 +43,7 @@ Deliver = Callable[[EngineResult | BaseException], None]
 class Work(Protocol):
     def submit(self, requests: Sequence[EngineRequest], deliver: Deliver) -> None: ...
 
-    def cancel(self, stream_id: str) -> None: ...
+    def cancel(self, stream_id: str, seqs: Collection[int] | None = None) -> None: ...
 
     def close(self) -> None: ...
 
@@ -111,10 +111,12 @@ class BatchedWork:
         for req in requests:
             lane = lane_of(req)
             key = (req.stream_id, "partial") if not req.urgent else None
-            self._pool.submit(Job(lane, req.stream_id, req.generation, req, supersede_key=key), done)
+            self._pool.submit(Job(lane, req.stream_id, req.generation, req, supersede_key=key, tag=req.seq),
+                              done)
 
-    def cancel(self, stream_id: str) -> None:
-        self._pool.cancel(stream_id)
+    def cancel(self, stream_id: str, seqs: Collection[int] | None = None) -> None:
+        """Drop the stream's queued work: all of it, or the requests ``seqs`` (abandoned by it)."""
+        self._pool.cancel(stream_id, tags=None if seqs is None else set(seqs))
 
     def close(self) -> None:
         self._pool.close(timeout=5.0)
@@ -151,7 +153,7 @@ class InlineWork:
 
         fut.add_done_callback(finished)
 
-    def cancel(self, stream_id: str) -> None:
+    def cancel(self, stream_id: str, seqs: Collection[int] | None = None) -> None:
         pass
 
     def close(self) -> None:
