@@ -74,3 +74,15 @@ def test_silence_only_sweeps_the_minimum_silence_alone():
     assert {p["threshold"] for p in pts} == {0.0}
     best = headline(pts)["latency_at_5pct"]
     assert best["cutoff"] == 0.0 and abs(best["min_silence_s"] - 0.32) < 1e-9
+
+
+def test_eager_report_counts_precision_and_lead_time():
+    from turnscribe.eval.eotbench import eager_report
+
+    tracks = [track(True, 0.5, [0.1, 0.55, 0.1, 0.1, 0.1, 0.1]),         # an eager end in a hold: resumed
+              track(False, 2.0, [0.2, 0.55, 0.6, 0.8] + [0.1] * 20),     # eager at 0.16, end at 0.32
+              track(False, 2.0, [0.1] * 25)]                              # no eager; timeout ends it
+    (r,) = [e for e in eager_report(tracks, 0.7, 1.0) if e["eager_threshold"] == 0.5]
+    assert r["precision"] == 0.5 and r["eager_in_holds"] == 1 and r["eots_with_eager"] == 1
+    assert abs(r["lead_mean_s"] - 0.16) < 1e-9
+    assert all(e["eager_threshold"] < 0.7 for e in eager_report(tracks, 0.7, 1.0))

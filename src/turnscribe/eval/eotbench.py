@@ -336,6 +336,38 @@ def _brief(p: Rec | None) -> Rec | None:
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in p.items()}
 
 
+EAGER_THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
+
+
+def eager_report(tracks: Sequence[Track], eot_threshold: float, timeout: float) -> list[Rec]:
+    """Eager mode at each eager threshold below ``eot_threshold``: precision (eager ends that fall
+    in an eot, i.e. that no TurnResumed follows, over all eager ends), how many eots got one, and
+    the lead time a speculative agent gains (EndOfTurn minus EagerEndOfTurn, mean over the eots
+    that had both)."""
+    out = []
+    for eager in EAGER_THRESHOLDS:
+        if eager >= eot_threshold:
+            continue
+        in_holds = sum(decision_time(t, eager, 0.0, math.inf, ask_once=False) is not None
+                       for t in tracks if t.span.hold)
+        leads, hit = [], 0
+        eots = [t for t in tracks if not t.span.hold]
+        for t in eots:
+            e = decision_time(t, eager, 0.0, math.inf, ask_once=False)
+            if e is None:
+                continue
+            hit += 1
+            end = decision_time(t, eot_threshold, 0.0, timeout, ask_once=False)
+            if end is not None:
+                leads.append(end - e)
+        fired = hit + in_holds
+        out.append({"eager_threshold": eager, "precision": round(hit / fired, 4) if fired else None,
+                    "eager_in_holds": in_holds, "eots_with_eager": hit, "eots": len(eots),
+                    "lead_mean_s": round(float(np.mean(leads)), 3) if leads else None,
+                    "lead_median_s": round(float(np.median(leads)), 3) if leads else None})
+    return out
+
+
 # ------------------------------------------------------------------------------ cross-validation
 
 
@@ -383,6 +415,7 @@ def evaluate(clips: Sequence[Rec], *, default: EotModel | None = None, settings:
         if name.startswith("turnscribe"):
             entry["default_point"] = _brief(score_policy(
                 tracks, settings.eot_threshold, 0.0, settings.eot_timeout_ms / 1000))
+            entry["eager"] = eager_report(tracks, settings.eot_threshold, settings.eot_timeout_ms / 1000)
         per_group = {}
         for g in doc["groups"]:
             gt = [t for c in clips if c["group"] == g for t in make(c)]
@@ -424,7 +457,15 @@ def summary(doc: Rec) -> str:
             lines.append(f"{name} at the default settings: cut-off {100 * d['cutoff']:.1f}% "
                          f"({d['cut']}/{d['holds']} holds), mean latency {d['mean_latency_s'] * 1000:.0f} ms, "
                          f"{d['missed']} of {d['eots']} eots missed")
+            for e in entry_eager(doc, name):
+                lines.append(f"  eager {e['eager_threshold']}: precision {100 * (e['precision'] or 0):.0f}% "
+                             f"({e['eager_in_holds']} in holds), {e['eots_with_eager']}/{e['eots']} eots, "
+                             f"lead mean {_ms(e['lead_mean_s'])} / median {_ms(e['lead_median_s'])}")
     return "\n".join(lines)
+
+
+def entry_eager(doc: Rec, name: str) -> list[Rec]:
+    return list(doc["systems"][name].get("eager", []))
 
 
 def plot(doc: Rec, path: Path) -> None:
