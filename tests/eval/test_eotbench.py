@@ -86,3 +86,14 @@ def test_eager_report_counts_precision_and_lead_time():
     assert r["precision"] == 0.5 and r["eager_in_holds"] == 1 and r["eots_with_eager"] == 1
     assert abs(r["lead_mean_s"] - 0.16) < 1e-9
     assert all(e["eager_threshold"] < 0.7 for e in eager_report(tracks, 0.7, 1.0))
+
+
+def test_a_plot_per_clip(tmp_path):
+    from turnscribe.eval.eotbench import plot_clips
+
+    cues = {"silence": 0.3, "acoustic": [0.9], "words": [["Yes.", 0.5, 0.8, 0.9]], "soon_after_end": False}
+    clip = {"path": "turns/x_001.wav", "spans": [[1.0, 1.4, True, "filler"], [2.0, 4.0, False, "complete"]],
+            "trace": [(2.16, cues), (2.24, cues)], "smart_turn": [[0.2, 0.3], [0.8, 0.9]]}
+    plot_clips([clip], tmp_path / "clips")
+    out = tmp_path / "clips" / "x_001.png"
+    assert out.exists() and out.stat().st_size > 1000

@@ -584,6 +584,42 @@ def _ms(x: float | None) -> str:
     return "-" if x is None else f"{1000 * x:.0f} ms"
 
 
+def plot_clips(clips: Sequence[Rec], folder: Path, model: EotModel | None = None,
+               threshold: float | None = None) -> None:
+    """One PNG per clip: the fused confidence (shipped weights) and Smart Turn's answers over the
+    clip's silences, holds shaded red and eots green, the EndOfTurn threshold drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from turnscribe.eval.calibrate import cues_from
+
+    model = model or EotModel()
+    threshold = Thresholds().eot_threshold if threshold is None else threshold
+    folder.mkdir(parents=True, exist_ok=True)
+    for clip in clips:
+        fig, ax = plt.subplots(figsize=(12, 3))
+        for sp in spans_from(clip):
+            ax.axvspan(sp.start, sp.end, color="tab:red" if sp.hold else "tab:green",
+                       alpha=0.25 if sp.hold and sp.scored else 0.12, lw=0)
+        pts = [(float(t), model.probability(features(cues_from(c)))) for t, c in clip["trace"]]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), ".", ms=3, color="tab:blue", label="turnscribe confidence")
+        st = [(sp.start + FRAME_S * (k + 1), p) for sp, sc in zip(spans_from(clip), clip["smart_turn"], strict=True)
+              for k, p in enumerate(sc)]
+        if st:
+            ax.plot(*zip(*st, strict=True), "x", ms=3, color="tab:orange", label="Smart Turn P(complete)")
+        ax.axhline(threshold, color="k", lw=0.8, ls="--", label=f"eot_threshold {threshold}")
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("clip time (s)")
+        ax.set_title(f"{clip['path']}  (red: holds, green: after the turn)", fontsize=9)
+        ax.legend(fontsize=7, loc="upper left")
+        fig.tight_layout()
+        fig.savefig(folder / (Path(clip["path"]).stem + ".png"), dpi=90)
+        plt.close(fig)
+
+
 def run(args: argparse.Namespace) -> int:
     data = Path(args.data)
     out = Path(args.out)
@@ -608,7 +644,8 @@ def run(args: argparse.Namespace) -> int:
     print(summary(doc))
     if not args.no_plots:
         plot(doc, out / "pareto.png")
-        print(f"wrote {out / 'eot.json'} and {out / 'pareto.png'}")
+        plot_clips(clips, out / "clips")
+        print(f"wrote {out / 'eot.json'}, {out / 'pareto.png'} and a plot per clip in {out / 'clips'}")
     return 0
 
 
