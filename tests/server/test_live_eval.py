@@ -60,3 +60,16 @@ def test_an_end_decided_inside_a_hold_is_a_cut_off_even_if_it_arrives_after_it()
     assert scored["holds"] == [{"start": 1.0, "end": 1.5, "cut": True}]
     assert scored["eots"][0]["latency_s"] == 0.4 and scored["eots"][0]["audio_latency_s"] == 0.3
     assert live_summary([scored])["cutoff"] == 1.0
+
+
+def test_a_silent_clip_counts_as_turnless_and_a_start_in_it_as_spurious(server, tmp_path):
+    path = tmp_path / "quiet.wav"
+    write_wav(path, [quiet(1.5)])
+    res = asyncio.run(stream_file(f"{server.url}/v2/listen", path, {"model": "flux-general-en"}))
+    label = {"duration_s": 1.5, "turns": []}
+    scored = score_live(label, res.turninfos())
+    assert scored["spurious_starts"] == 0
+    fake_start = [(0.5, {"type": "TurnInfo", "event": "StartOfTurn", "audio_window_end": 0.48})]
+    assert score_live(label, fake_start)["spurious_starts"] == 1
+    summary = live_summary([scored, score_live(label, fake_start)])
+    assert summary["turnless_clips"] == 2 and summary["spurious_starts"] == 1

@@ -102,15 +102,16 @@ def spans_of(label: Rec) -> list[Span]:
     return out
 
 
-def load_labels(data: Path) -> list[Rec]:
-    """The synthetic turn clips and the real turn set, clips with turns only (the two-speaker
-    conversation is left out: its turns are not one user's)."""
+def load_labels(data: Path, *, turnless: bool = False) -> list[Rec]:
+    """The synthetic turn clips and the real turn set: clips with turns (the two-speaker
+    conversation is left out: its turns are not one user's), and with ``turnless`` also the
+    silence and noise clips (no turn may start in them)."""
     rows: list[Rec] = []
     for rel in ("turns/labels.jsonl", "turns/real/labels.jsonl"):
         path = data / rel
         if path.exists():
             rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r.get("turns") and r["kind"] != "real_conversation_mono_mix"]
+    return [r for r in rows if (r.get("turns") or turnless) and r["kind"] != "real_conversation_mono_mix"]
 
 
 def clip_params(label: Rec) -> ListenParams:
@@ -512,6 +513,7 @@ def score_live(label: Rec, turninfos: Sequence[tuple[float, Rec]]) -> Rec:
     ``audio_window_end`` inside the span) and, for eots, the latency on the wall clock (arrival
     minus the end of speech). An end decided inside a turn's speech, outside any hold, is a cut too."""
     spans = spans_of(label)
+    starts = sum(1 for _, m in turninfos if m.get("event") == "StartOfTurn")
     ends = [(t, float(m["audio_window_end"])) for t, m in turninfos if m.get("event") == "EndOfTurn"]
     turns = sorted(label["turns"], key=lambda t: t["start_s"])
     holds, eots = [], []
@@ -521,13 +523,14 @@ def score_live(label: Rec, turninfos: Sequence[tuple[float, Rec]]) -> Rec:
             if sp.scored:
                 holds.append({"start": sp.start, "end": sp.end, "cut": bool(inside)})
         else:
-            eots.append({"start": sp.start, "end": sp.end,
+            eots.append({"start": sp.start, "end": sp.end, "kind": sp.kind,
                          "latency_s": round(inside[0][0] - sp.start, 3) if inside else None,
                          "audio_latency_s": round(inside[0][1] - sp.start, 3) if inside else None})
     in_speech = sum(1 for _, w in ends
                     if any(t["start_s"] < w < t["end_s"] for t in turns)
                     and not any(sp.hold and sp.start < w <= sp.end for sp in spans))
-    return {"holds": holds, "eots": eots, "cut_in_speech": in_speech}
+    return {"holds": holds, "eots": eots, "cut_in_speech": in_speech,
+            "spurious_starts": starts if not turns else 0}
 
 
 def live_summary(scored: Sequence[Rec]) -> Rec:
@@ -544,7 +547,11 @@ def live_summary(scored: Sequence[Rec]) -> Rec:
             "cut_in_speech": sum(c["cut_in_speech"] for c in scored), "eots": len(eots),
             "missed": len(eots) - len(lat), "latency_median_s": q(lat, 50), "latency_p95_s": q(lat, 95),
             "latency_mean_s": round(float(np.mean(lat)), 3) if lat else None,
-            "audio_latency_median_s": q(alat, 50)}
+            "audio_latency_median_s": q(alat, 50),
+            "short_answers": sum(e["kind"] == "short_answer" for e in eots),
+            "short_answers_missed": sum(e["kind"] == "short_answer" and e["latency_s"] is None for e in eots),
+            "turnless_clips": sum(not c["eots"] for c in scored),
+            "spurious_starts": sum(c["spurious_starts"] for c in scored)}
 
 
 def run_live(args: argparse.Namespace, labels: Sequence[Rec], out: Path) -> int:
@@ -576,6 +583,9 @@ def run_live(args: argparse.Namespace, labels: Sequence[Rec], out: Path) -> int:
     errors = [c for c in clips if c["error"]]
     if errors:
         print(f"{len(errors)} clip(s) failed: " + "; ".join(f"{c['path']}: {c['error']}" for c in errors[:5]))
+    o = doc["overall"]
+    print(f"short answers missed {o['short_answers_missed']}/{o['short_answers']}; StartOfTurn on silence/noise "
+          f"clips: {o['spurious_starts']} in {o['turnless_clips']} clips")
     print(f"wrote {out / 'live.json'}")
     return 1 if errors else 0
 
@@ -625,7 +635,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.url:
-        labels = load_labels(data)
+        labels = load_labels(data, turnless=True)
         if args.groups:
             labels = [lab for lab in labels if group_of(lab) in args.groups.split(",")]
         return run_live(args, labels[: args.limit] if args.limit else labels, out)
