@@ -25,7 +25,11 @@ how soon is the latency). As in LiveKit's eot-bench, only holds of 0.2-5 s are s
 
 Headline figures per system: best false cut-off rate at a mean-latency budget of 300 / 600 ms,
 best mean latency at a cut-off budget of 5 % / 10 %, the Pareto frontier, and the default
-settings' point.
+settings' point (with eager mode's precision and lead time); a plot per clip.
+
+4. *Wall clock* (``--url``): every clip, silence and noise clips included, is streamed at real
+   time through a running server (``live.py``); the EndOfTurns are scored as they arrive, at the
+   server's settings.
 """
 
 from __future__ import annotations
