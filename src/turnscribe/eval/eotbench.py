@@ -392,6 +392,14 @@ def cv_models(clips: Sequence[Rec], key: Callable[[Rec], str], fit_kw: Rec | Non
     return out
 
 
+def headlines_by(per_clip: Sequence[tuple[Rec, list[Track]]], key: Callable[[Rec], str], *, system: str) -> Rec:
+    """The headline figures of each subset of clips sharing a value of ``key``."""
+    groups: dict[str, list[Track]] = {}
+    for clip, tracks in per_clip:
+        groups.setdefault(key(clip), []).extend(tracks)
+    return {g: headline(sweep(ts, system=system)) for g, ts in sorted(groups.items())}
+
+
 def kind(system: str) -> str:
     return system if system in ("smart_turn", "silence") else "turnscribe"
 
@@ -414,21 +422,16 @@ def evaluate(clips: Sequence[Rec], *, default: EotModel | None = None, settings:
     }
     doc: Rec = {"groups": sorted({c["group"] for c in clips}), "systems": {}}
     for name, make in systems.items():
-        tracks = [t for c in clips for t in make(c)]
+        per_clip = [(c, make(c)) for c in clips]  # the confidences of a clip are computed once
+        tracks = [t for _, ts in per_clip for t in ts]
         pts = sweep(tracks, system=kind(name))
         entry: Rec = {"headline": headline(pts), "frontier": [_brief(p) for p in frontier(pts)]}
         if name.startswith("turnscribe"):
             entry["default_point"] = _brief(score_policy(
                 tracks, settings.eot_threshold, 0.0, settings.eot_timeout_ms / 1000))
             entry["eager"] = eager_report(tracks, settings.eot_threshold, settings.eot_timeout_ms / 1000)
-        per_group = {}
-        for g in doc["groups"]:
-            gt = [t for c in clips if c["group"] == g for t in make(c)]
-            per_group[g] = headline(sweep(gt, system=kind(name)))
-        entry["per_group"] = per_group
-        entry["per_set"] = {d: headline(sweep([t for c in clips if data_set_of(c) == d for t in make(c)],
-                                              system=kind(name)))
-                            for d in sorted({data_set_of(c) for c in clips})}
+        entry["per_group"] = headlines_by(per_clip, group, system=kind(name))
+        entry["per_set"] = headlines_by(per_clip, data_set_of, system=kind(name))
         doc["systems"][name] = entry
     doc["cv_weights"] = {g: dict(zip(FEATURES, (round(w, 3) for w in m.weights), strict=True))
                          for g, m in (*models.items(), *by_set.items())}
