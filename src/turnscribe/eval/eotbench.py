@@ -163,21 +163,28 @@ def vad_silence(audio: np.ndarray, vad: Any) -> tuple[np.ndarray, np.ndarray]:
     return times, sil
 
 
+def smart_turn_frames(sp: Span) -> list[float]:
+    """The frames of the 80 ms grid (the times ``vad_silence`` reports) at which Smart Turn is
+    recorded in a span: those in its first SMART_TURN_MAX_S."""
+    k = math.floor(sp.start / FRAME_S + 1e-9) + 1
+    out = []
+    while k * FRAME_S <= min(sp.end, sp.start + SMART_TURN_MAX_S) + 1e-9:
+        out.append(k * FRAME_S)
+        k += 1
+    return out
+
+
 def smart_turn_scores(audio: np.ndarray, label: Rec, spans: Sequence[Span], turn: Any) -> list[list[float]]:
-    """Per span, Smart Turn's P(complete) at each frame of the 80 ms grid in its first
-    SMART_TURN_MAX_S (the frames ``vad_silence`` reports)."""
+    """Per span, Smart Turn's P(complete) at each of its ``smart_turn_frames``."""
     turns = sorted(label["turns"], key=lambda t: t["start_s"])
     reqs: list[TurnRequest] = []
     index: list[int] = []
     for si, sp in enumerate(spans):
         onset = max([t["start_s"] for t in turns if t["start_s"] <= sp.start] or [0.0])
-        k = math.floor(sp.start / FRAME_S + 1e-9) + 1
-        while k * FRAME_S <= min(sp.end, sp.start + SMART_TURN_MAX_S) + 1e-9:
-            t = k * FRAME_S
+        for t in smart_turn_frames(sp):
             a = int(max(0.0, onset - SMART_TURN_PRE_S, t - 8.0) * SAMPLE_RATE)
             reqs.append(TurnRequest(audio=audio[a:int(t * SAMPLE_RATE)]))
             index.append(si)
-            k += 1
     out: list[list[float]] = [[] for _ in spans]
     for i in range(0, len(reqs), 32):
         for si, p in zip(index[i:i + 32], turn.score(reqs[i:i + 32]), strict=True):
@@ -623,8 +630,8 @@ def plot_clips(clips: Sequence[Rec], folder: Path, model: EotModel | None = None
         pts = [(float(t), model.probability(features(cues_from(c)))) for t, c in clip["trace"]]
         if pts:
             ax.plot(*zip(*pts, strict=True), ".", ms=3, color="tab:blue", label="turnscribe confidence")
-        st = [(sp.start + FRAME_S * (k + 1), p) for sp, sc in zip(spans_from(clip), clip["smart_turn"], strict=True)
-              for k, p in enumerate(sc)]
+        st = [tp for sp, sc in zip(spans_from(clip), clip["smart_turn"], strict=True)
+              for tp in zip(smart_turn_frames(sp), sc)]
         if st:
             ax.plot(*zip(*st, strict=True), "x", ms=3, color="tab:orange", label="Smart Turn P(complete)")
         ax.axhline(threshold, color="k", lw=0.8, ls="--", label=f"eot_threshold {threshold}")
