@@ -39,6 +39,17 @@ def pcm16(*parts: np.ndarray) -> bytes:
     return (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
 
 
+def write_wav(path, *parts: np.ndarray, rate: int = RATE) -> None:
+    """A mono PCM16 WAV of the concatenated parts (``tone`` / ``quiet``)."""
+    import wave
+
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm16(*parts))
+
+
 def params(**thresholds) -> ListenParams:
     return ListenParams(thresholds=Thresholds(**thresholds)) if thresholds else ListenParams()
 

@@ -4,35 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-import wave
 
-import numpy as np
+from helpers import quiet, tone, write_wav
 
 from turnscribe.eval.eotbench import live_summary, score_live
 from turnscribe.eval.live import stream_file
 
 
-def write_wav(path, parts, rate=16000):
-    x = np.concatenate(parts)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
-
-
-def tone(s, rate=16000):
-    t = np.arange(int(s * rate)) / rate
-    return (0.25 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-
-
-def quiet(s, rate=16000):
-    return np.zeros(int(s * rate), dtype=np.float32)
-
-
 def test_a_clip_streams_at_real_time_and_its_end_is_scored_on_arrival(server, tmp_path):
     path = tmp_path / "turn.wav"
-    write_wav(path, [quiet(0.5), tone(1.3), quiet(2.2)])
+    write_wav(path, quiet(0.5), tone(1.3), quiet(2.2))
     t0 = time.monotonic()
     res = asyncio.run(stream_file(f"{server.url}/v2/listen", path, {"model": "flux-general-en"}))
     wall = time.monotonic() - t0
@@ -64,7 +45,7 @@ def test_an_end_decided_inside_a_hold_is_a_cut_off_even_if_it_arrives_after_it()
 
 def test_a_silent_clip_counts_as_turnless_and_a_start_in_it_as_spurious(server, tmp_path):
     path = tmp_path / "quiet.wav"
-    write_wav(path, [quiet(1.5)])
+    write_wav(path, quiet(1.5))
     res = asyncio.run(stream_file(f"{server.url}/v2/listen", path, {"model": "flux-general-en"}))
     label = {"duration_s": 1.5, "turns": []}
     scored = score_live(label, res.turninfos())
