@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from turnscribe.engines.fake import fake_engines
-from turnscribe.protocol.eot import FEATURES, EotModel
+from turnscribe.protocol.eot import EotModel
 from turnscribe.protocol.events import Event, TurnInfo
 from turnscribe.protocol.params import ListenParams, Thresholds
 from turnscribe.engines.inline import InlineSession as Session
@@ -16,12 +16,12 @@ from turnscribe.protocol.session import TurnPolicy
 
 RATE = 16000
 
-# Session-mechanics tests use a simple, explicit end-of-turn model (not the calibrated default):
-# a finished sentence with a confident acoustic answer ends at the first pause point; a trailing
-# continuation word needs more than 2 s of silence.
-TEST_WEIGHTS = _W = {"bias": -2.0, "silence": 3.0, "acoustic": 1.0, "terminal": 2.0, "comma": -1.5, "continuation": -2.5,
-      "filler": -2.5}
-TEST_MODEL = EotModel(tuple(_W.get(name, 0.0) for name in FEATURES))
+# Session-mechanics tests use a simple, explicit end-of-turn model (not the shipped default): a
+# finished sentence with a confident acoustic answer ends at the first pause point; a trailing
+# continuation word needs more than 2 s of silence; the patience does not adapt.
+TEST_MODEL = EotModel(continues_prior=-3.5, complete_prior=0.0, answer_prior=0.0, plain_prior=-2.0,
+                      acoustic_weight=1.0, patience_floor_s=0.77, hold_patience=1.0, shape=1.0,
+                      adaptive=False)
 TEST_POLICY = TurnPolicy(model=TEST_MODEL)
 
 

@@ -1,9 +1,9 @@
-"""End-of-turn cues and the calibrated default model."""
+"""End-of-turn cues and the default hazard model."""
 
 import pytest
 
 from turnscribe.engines.base import Word
-from turnscribe.protocol.eot import FEATURES, Cues, EotModel, features, fuse, text_features
+from turnscribe.protocol.eot import PATIENCE_RECENT, Cues, EotModel, fuse, text_class, text_features
 
 NAMES = ("terminal", "question", "comma", "continuation", "filler", "number_tail", "answer", "digits_open",
          "digits_whole", "list_open")
@@ -44,22 +44,50 @@ def test_text_cues(text, on, off):
     assert all(c[k] == 0.0 for k in off), c
 
 
-def test_feature_vector_matches_names_and_uses_the_first_acoustic_answer():
-    x = features(Cues(silence_s=0.75, acoustic=(0.9, 0.1), words=words("Hello there.")))
-    assert len(x) == len(FEATURES) == len(EotModel().weights)
-    named = dict(zip(FEATURES, x))
-    assert named["bias"] == 1.0 and named["silence"] == 0.75
-    assert named["silence_0.3"] == pytest.approx(0.45) and named["silence_0.6"] == pytest.approx(0.15)
-    assert named["silence_0.9"] == 0.0
-    assert named["acoustic"] > 2.0, "logit of the first answer (0.9), not the later 0.1"
-    assert named["unsure"] == 0.0
-    assert named["late_push"] == pytest.approx(0.5), "halfway up the 0.65-0.85 s ramp"
-    assert dict(zip(FEATURES, features(Cues(2.0, (0.9,), words("Hello there.")))))["late_push"] == 1.0
+@pytest.mark.parametrize("text,cls", [
+    ("I'd like to book a table for", "continues"), ("Um,", "continues"), ("I need eggs. Milk.", "continues"),
+    ("4 1 5", "continues"), ("", "continues"),
+    ("4, 1, 5, 5, 5, 5, 0, 1, 9, 2", "complete"), ("The account number is 601-448-9723", "complete"),
+    ("Could you help me?", "complete"), ("Yes.", "answer"), ("Okay, thanks.", "answer"),
+    ("simultaneous call limit reached", "plain"),
+])
+def test_text_class(text, cls):
+    assert text_class(text) == cls
 
 
-def test_unsure_words_flag_doubtful_text():
-    shaky = tuple(Word(t, i * 0.3, i * 0.3 + 0.25, 0.4) for i, t in enumerate("Kuruie.".split()))
-    assert dict(zip(FEATURES, features(Cues(0.3, (0.9,), shaky))))["unsure"] == 1.0
+def test_terms_sum_to_the_log_odds_and_use_the_first_acoustic_answer():
+    m = EotModel()
+    c = Cues(silence_s=0.4, acoustic=(0.9, 0.1), words=words("Hello there."))
+    terms = {t.name: t for t in m.terms(c)}
+    assert set(terms) == {"text_complete", "acoustic", "silence"}
+    assert terms["acoustic"].value == 0.9, "the first answer of the pause, not the later 0.1"
+    assert terms["silence"].value == pytest.approx(0.4 / m.patience_floor_s)
+    assert sum(t.contribution for t in terms.values()) == pytest.approx(m.log_odds(c))
+    assert 0 < m.probability(c) < 1
+
+
+def test_patience_is_the_longest_recent_resumed_pause_never_below_the_floor():
+    m = EotModel(patience_floor_s=0.5)
+    assert m.patience(Cues(0.3)) == 0.5
+    assert m.patience(Cues(0.3, recent_pauses=(0.2, 0.3))) == 0.5
+    assert m.patience(Cues(0.3, recent_pauses=(0.2, 1.1, 0.3))) == 1.1
+    old = (1.9,) + (0.3,) * PATIENCE_RECENT
+    assert m.patience(Cues(0.3, recent_pauses=old)) == 0.5, "only the latest pauses count"
+    assert EotModel(adaptive=False).patience(Cues(0.3, recent_pauses=(1.1,))) == EotModel().patience_floor_s
+
+
+def test_a_speaker_who_pauses_long_is_given_longer():
+    done = words("I want to cancel my subscription.")
+    quick = fuse(Cues(0.6, (0.5,), done, recent_pauses=(0.3, 0.4)))
+    slow = fuse(Cues(0.6, (0.5,), done, recent_pauses=(0.3, 1.2)))
+    assert slow < quick - 0.2
+
+
+def test_after_a_continuation_the_silence_counts_slower():
+    m = EotModel()
+    cut = Cues(0.8, (0.5,), words("I'd like to book a table for"))
+    t = {x.name: x for x in m.terms(cut)}
+    assert t["silence"].value == pytest.approx(0.8 / (m.patience_floor_s * m.hold_patience))
 
 
 def test_default_model_orders_the_cases_a_voice_agent_cares_about():
@@ -70,5 +98,6 @@ def test_default_model_orders_the_cases_a_voice_agent_cares_about():
     assert fuse(Cues(0.1, (0.95,), done)) >= 0.5, "a finished sentence ends fast"
     assert fuse(Cues(1.0, (0.1,), cut)) < 0.7, "an unfinished one waits beyond a 1 s pause"
     assert fuse(Cues(0.2, (0.9,), words("Yes."))) >= 0.7, "short answers are not dropped"
+    assert fuse(Cues(0.1, (0.9,), words("Thank you. Goodbye."))) > fuse(Cues(0.1, (0.9,), done))
     probs = [fuse(Cues(s, (0.5,), done)) for s in (0.1, 0.5, 1.0, 2.0, 3.0)]
     assert probs == sorted(probs) and probs[-1] > 0.9, "confidence grows with silence"

@@ -8,7 +8,7 @@ from helpers import names, pcm16, quiet, run, tone, turninfos
 
 from turnscribe.engines.base import Word
 from turnscribe.errors import BadRequest
-from turnscribe.protocol.eot import FEATURES, Cues, EotModel
+from turnscribe.protocol.eot import TEXT_CLASSES, Cues, EotModel
 from turnscribe.protocol.events import WireEncoder
 from turnscribe.protocol.messages import Configure, apply_configure
 from turnscribe.protocol.params import ListenParams, Thresholds, parse_listen_params
@@ -31,16 +31,18 @@ def with_reasons(**kw) -> ListenParams:
 
 
 def check_sums(doc):
-    """bias + Σ contribution = logit; sigmoid(logit) = confidence = end_of_turn_confidence."""
+    """Σ contribution = logit; sigmoid(logit) = confidence = end_of_turn_confidence."""
     r = doc["turnscribe_reasons"]
-    total = r["bias"] + sum(f["contribution"] for f in r["features"].values())
+    total = sum(f["contribution"] for f in r["terms"].values())
     assert total == pytest.approx(r["logit"], abs=1e-3)
     assert r["confidence"] == doc["end_of_turn_confidence"]
     assert 1 / (1 + math.exp(-r["logit"])) == pytest.approx(r["confidence"], abs=1e-4)
     p = min(max(doc["end_of_turn_confidence"], 1e-6), 1 - 1e-6)
     assert math.log(p / (1 - p)) == pytest.approx(total, rel=0.01, abs=0.01)
-    assert set(r["features"]) <= set(FEATURES) - {"bias"}
-    assert all(f["value"] != 0 for f in r["features"].values())
+    names_ = set(r["terms"])
+    assert len(names_ & {f"text_{c}" for c in TEXT_CLASSES}) == 1 and "silence" in names_
+    assert names_ <= {f"text_{c}" for c in TEXT_CLASSES} | {"silence", "acoustic", "soon_after_end"}
+    assert r["patience_s"] > 0
 
 
 def test_off_by_default_and_messages_unchanged():
@@ -77,20 +79,22 @@ def test_contributions_sum_to_the_logit_of_the_confidence():
     for doc in ends:
         check_sums(doc)
         r = doc["turnscribe_reasons"]
-        assert 0.096 <= r["silence_s"] < 1.0 and r["features"]["silence"]["value"] == r["silence_s"]
+        assert 0.096 <= r["silence_s"] < 1.0
+        assert r["terms"]["silence"]["value"] == pytest.approx(r["silence_s"] / r["patience_s"], abs=2e-4)
         assert r["acoustic"] and all(0 <= a <= 1 for a in r["acoustic"])
         assert r["words"] == doc["transcript"].split()[-REASON_WORDS:]
-        assert r["features"]["terminal"] == {"value": 1.0, "contribution": 2.0}  # TEST_MODEL weight 2
+        assert r["terms"]["text_complete"] == {"value": 1.0, "contribution": 0.0}  # TEST_MODEL's prior
 
 
-def test_calibrated_model_and_a_long_transcript():
+def test_default_model_and_a_long_transcript():
     script = "i would like to check the status of my order please."
     events, _ = run(pcm16(quiet(0.5), tone(2.75), quiet(3.0)), p=with_reasons(), script=script,
                     policy=TurnPolicy())
     end = next(d for d in wire(events) if d.get("event") == "EndOfTurn")
     check_sums(end)
     r = end["turnscribe_reasons"]
-    assert r["bias"] == pytest.approx(EotModel().weights[0], abs=1e-4)
+    assert r["terms"]["text_complete"]["contribution"] == EotModel().complete_prior
+    assert r["patience_s"] == EotModel().patience_floor_s
     assert len(r["words"]) == REASON_WORDS
     assert r["words"][-1] == "please." and r["words"] == end["transcript"].split()[-REASON_WORDS:]
     assert len(json.dumps(r)) < 800, "JSON-small"
@@ -112,7 +116,7 @@ def test_manual_and_timeout_triggers():
 
 
 def test_words_are_redacted_like_the_transcript():
-    events, _ = run(pcm16(quiet(0.5), tone(1.5), quiet(2.0)), p=with_reasons(redact=("numbers",)),
+    events, _ = run(pcm16(quiet(0.5), tone(1.5), quiet(3.0)), p=with_reasons(redact=("numbers",)),
                     script="my number is 4 5 6 7.")
     end = next(d for d in wire(events) if d.get("event") == "EndOfTurn")
     words = end["turnscribe_reasons"]["words"]
@@ -125,12 +129,12 @@ def test_explain_breaks_the_model_down():
     words = tuple(Word(t, 0.1 * i, 0.1 * i + 0.1, 0.9) for i, t in enumerate(["call", "me", "at", "601"]))
     cues = Cues(silence_s=0.7, acoustic=(0.3, 0.8), words=words)
     r = explain(cues, model, "model")
-    assert r.confidence == pytest.approx(model.probability(
-        [1.0 if n == "bias" else next((f.value for f in r.features if f.name == n), 0.0) for n in FEATURES]))
-    assert r.bias + sum(f.contribution for f in r.features) == pytest.approx(r.logit)
+    assert r.confidence == pytest.approx(1 / (1 + math.exp(-r.logit)))
+    assert sum(t.contribution for t in r.terms) == pytest.approx(r.logit) == pytest.approx(model.log_odds(cues))
     assert r.acoustic == (0.3, 0.8) and r.words == ("call", "me", "at", "601") and r.silence_s == 0.7
-    names_ = [f.name for f in r.features]
-    assert "digits_open" in names_ and "terminal" not in names_
+    names_ = [t.name for t in r.terms]
+    assert names_[0] == "text_continues", "an open digit group: the speaker goes on"
+    assert r.patience_s == model.patience_floor_s
 
 
 def test_query_parameter():

@@ -303,21 +303,21 @@ def test_a_weak_tail_after_speech_delays_the_pause_but_only_briefly():
 
 
 def test_a_turn_right_after_a_model_end_needs_more_evidence():
-    from helpers import TEST_WEIGHTS
+    from dataclasses import replace
 
-    from turnscribe.protocol.eot import FEATURES, EotModel
+    from helpers import TEST_MODEL
+
     from turnscribe.protocol.session import TurnPolicy
 
-    weights = {**TEST_WEIGHTS, "soon_after_end": -1.5}
-    policy = TurnPolicy(model=EotModel(tuple(weights.get(n, 0.0) for n in FEATURES)))
-    script = "done. done. done. done."
-
+    policy = TurnPolicy(model=replace(TEST_MODEL, soon_after_end=-1.5))
     def second_end_after_speech(gap_s):
-        events, _ = run(pcm16(quiet(0.5), tone(0.8), quiet(gap_s), tone(0.5), quiet(2.5)), script=script,
-                        policy=policy, p=params(eot_threshold=0.9))
+        # one word per tone: each turn is the finished sentence "done."
+        events, _ = run(pcm16(quiet(0.5), tone(0.8), quiet(gap_s), tone(0.8), quiet(2.5)),
+                        engines=fake_engines("done.", seconds_per_word=0.75), policy=policy,
+                        p=params(eot_threshold=0.9))
         ends = [e for e in turninfos(events) if e.event is TurnEvent.END_OF_TURN]
         assert len(ends) == 2, [e.transcript for e in ends]
-        return ends[1].audio_window_end - (0.5 + 0.8 + gap_s + 0.5)  # seconds after its speech stopped
+        return ends[1].audio_window_end - (0.5 + 0.8 + gap_s + 0.8)  # seconds after its speech stopped
 
     soon = second_end_after_speech(0.8)   # the speaker went on 0.8 s after the model's end
     late = second_end_after_speech(2.5)   # a new turn after a real gap
@@ -447,3 +447,16 @@ def test_speech_resuming_before_the_pause_decode_is_due_abandons_it():
     got = turninfos(s.events_to_send())
     assert any(e.event is TurnEvent.END_OF_TURN for e in got)
     assert [e.event for e in got][-3:] == [e.event for e in turninfos(ref)][-3:]
+
+
+def test_the_stream_learns_its_speakers_pauses():
+    """Pauses that speech resumed after reach the end-of-turn model as the speaker's own holds;
+    a silence between turns (over 2 s) is not one."""
+    policy = dataclasses.replace(TEST_POLICY, trace=True)
+    audio = pcm16(quiet(0.5), tone(1.0), quiet(0.3), tone(1.0), quiet(0.9), tone(1.0), quiet(2.6), tone(1.0),
+                  quiet(1.0))
+    _, s = run(audio, p=params(eot_threshold=1.0, eot_timeout_ms=60000), policy=policy)
+    last = s.trace[-1][1].recent_pauses
+    assert len(last) == 2 and last[0] == pytest.approx(0.3, abs=0.07) and last[1] == pytest.approx(0.9, abs=0.07)
+    early = [c for t, c in s.trace if t < 0.5 + 1.0 + 0.3]
+    assert early and all(c.recent_pauses == () for c in early), "only pauses already resumed from count"

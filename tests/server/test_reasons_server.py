@@ -31,7 +31,7 @@ def check_reasons(msgs):
         r = m["turnscribe_reasons"]
         assert r["confidence"] == m["end_of_turn_confidence"]
         assert r["trigger"] == m.get("trigger", "eager")
-        assert r["bias"] + sum(f["contribution"] for f in r["features"].values()) == pytest.approx(
+        assert sum(t["contribution"] for t in r["terms"].values()) == pytest.approx(
             r["logit"], abs=1e-3)
         assert r["silence_s"] > 0 and isinstance(r["acoustic"], list) and r["words"]
 

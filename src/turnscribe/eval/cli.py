@@ -20,8 +20,7 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
         turns = None  # type: ignore[assignment]
     if turns is not None:
         turns.add_command(ev)
-    from turnscribe.eval import calibrate, eotbench, keyterms
+    from turnscribe.eval import eotbench, keyterms
 
-    calibrate.add_command(ev)
     eotbench.add_command(ev)
     keyterms.add_command(ev)

@@ -12,7 +12,8 @@ Two clocks, both in stream samples at 16 kHz:
 Speech rules: a chunk is speech at ``vad_on``; a chunk the VAD calls silence right after speech,
 well above the noise floor, is the speech's unvoiced tail (Silero misses a soft "s" or a breath),
 for at most ``tail_max_s``. Non-speech runs longer than ``acoustic_gap_s`` are kept as gaps
-(Smart Turn hears them shortened).
+(Smart Turn hears them shortened). The latest pauses that speech resumed after are kept too:
+they are this speaker's own holds, from which the end-of-turn model learns its patience.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from turnscribe.engines.base import SAMPLE_RATE, Audio
+from turnscribe.protocol.eot import PATIENCE_PAUSE_S, PATIENCE_RECENT
 
 DC_RATE = 0.05             # per-frame update of the DC estimate (time constant ~1.6 s)
 
@@ -112,6 +114,8 @@ class SpeechActivity:
         self._speech_end = -1                # ... after the last chunk of speech, its tail included
         self._gap_start: int | None = None   # sample where the current non-speech run began
         self.gaps: deque[tuple[int, int]] = deque(maxlen=512)  # earlier non-speech runs (samples)
+        # the latest pauses (s) speech resumed after: the speaker's own pause lengths
+        self.resumed_pauses: deque[float] = deque(maxlen=PATIENCE_RECENT)
 
     # ------------------------------------------------------------------ clocks
 
@@ -187,6 +191,8 @@ class SpeechActivity:
                 if chunk_start - self._gap_start > int(pol.acoustic_gap_s * SAMPLE_RATE):
                     self.gaps.append((self._gap_start, chunk_start))
                 self._gap_start = None
+            if self.last_speech >= 0 and PATIENCE_PAUSE_S[0] <= t0 - self.last_speech <= PATIENCE_PAUSE_S[1]:
+                self.resumed_pauses.append(round(t0 - self.last_speech, 3))
             if not turn_active and (self.speech_onset is None or t0 - self.last_speech > 0.3):
                 self.speech_onset, self.speech_run = t0, 0.0
             self.speech_run += c / SAMPLE_RATE

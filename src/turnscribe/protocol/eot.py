@@ -1,23 +1,28 @@
-"""End-of-turn confidence: fuse silence, the acoustic model and the transcript's own cues.
+"""End-of-turn confidence: how likely the turn is over, from the silence, the transcript's own cues
+and the acoustic model, judged against this speaker's own pauses.
 
-``end_of_turn_confidence`` is a logistic model over named features (pure maths, no model calls
-here; the session supplies the acoustic probability):
+A pause either ends the turn or is a *hold* the speaker resumes from. The model is a hazard model
+with few, interpretable parameters (nothing here is fitted to a labelled set):
 
-- ``silence``: seconds since the last speech (VAD, unvoiced tails included), as a piecewise-linear
-  curve (``SILENCE_KNOTS``): intra-turn pauses are mostly 0.4-1.5 s, so each stretch gets a slope.
-- ``acoustic``: logit of P(complete) from the end-of-turn audio model (Smart Turn) asked once,
-  ~0.1 s into the pause (0 when not asked yet), plus ``acoustic_high``, a hinge above P 0.92: only a
-  very sure "complete" separates a finished statement from a statement-like list item.
-- text cues of the words so far: a finished sentence (``terminal``, ``question``) vs. a
-  trailing comma, a conjunction/article/preposition/lead-in or clause-opening "that"
-  (``continuation``: "and", "the", "my number is", "the reason is that"), a filler ("um"), a
-  trailing number and whether its digit count looks whole (dictation pauses between groups), an
-  open enumeration, a very short answer ("Yes."), and ``unsure`` words (low ASR confidence).
-- ``soon_after_end``: the turn began right after a turn the model ended (a fixed prior): the
-  speaker most likely went on after a premature end, so the next end needs more evidence.
+- **the words so far** give the prior odds that the turn is over at this pause
+  (``text_class``): the speaker *continues* after a trailing conjunction, article, preposition or
+  lead-in ("and", "the", "my number is", "the reason is that"), a filler ("um"), a comma, an
+  open digit group or an open enumeration; a *complete* sentence ends in ".", "?" or "!"; an
+  *answer* is a short reply ("Yes.", "Okay, thanks."); anything else is *plain*.
+- **Smart Turn's** P(complete), asked once at the start of the pause, shifts those odds
+  (``acoustic_weight`` × its logit: on real speech it separates holds from ends only weakly).
+- **the silence**, against this speaker's **patience**: the holds a speaker makes have a typical
+  length, so the chance that a pause of ``s`` seconds is still a hold falls as ``S(s) =
+  10^-(s/P)^shape``, where ``P`` is the longest pause this stream recently resumed speaking after
+  (never below ``patience_floor_s``). A fast speaker's turns end sooner; one who pauses long
+  between phrases is not cut off. After words that say the speaker goes on, the holds run
+  ``hold_patience`` times longer (people think after "I'd like to book a table for").
+- ``soon_after_end``: the turn began right after a turn the model ended: the speaker most likely
+  went on after a premature end, so the next end needs more evidence.
 
-``EotModel`` holds the weights; ``turnscribe eval calibrate`` refits them on labelled pauses vs.
-turn ends (logistic regression), so the output is a probability, not an ad-hoc score.
+P(over | cues) = odds / (odds + S(s)) with odds from the words, the acoustic answer and the
+priors; as log-odds, the sum of the named terms ``EotModel.terms`` returns (the decision
+reasons report them).
 """
 
 from __future__ import annotations
@@ -64,37 +69,25 @@ NUMBER_WORDS = frozenset({
     "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "thousand",
 })
 
-FEATURES = ("bias", "silence", "silence_0.3", "silence_0.6", "silence_0.9", "acoustic", "acoustic_high",
-            "terminal", "question", "comma", "continuation", "filler", "number_tail", "answer", "digits_open",
-            "digits_whole", "list_open", "unsure", "soon_after_end", "late_push")
 # A turn that starts within this long of the previous turn's last speech, when the model ended that
 # turn, is most likely the same speaker going on after a premature end: ask for more evidence.
-# The weight is a prior, not fitted: calibration replays end every turn by hand, after the pause.
 SOON_AFTER_END_S = 1.5
-SOON_AFTER_END_WEIGHT = -2.0
-# Latency prior: the fitted curve balances cut-offs against all turn ends alike; the ends it leaves
-# waiting past ~0.8 s are the ones users notice most. A ramp from 0 to 1 between these silences,
-# with a fixed weight, moves them earlier; the labelled intra-turn pauses that reach this far all
-# carry a strong hold cue (a trailing "for", an open digit group) and stay below the thresholds.
-LATE_PUSH_S = (0.65, 0.85)
-LATE_PUSH_WEIGHT = 0.75
-UNSURE_BELOW = 0.6  # mean word confidence of the last two words below this: the text cues are doubtful
-# Silence enters as a piecewise-linear curve: seconds of silence plus hinges max(silence - k, 0).
-# Pauses inside a turn are mostly 0.4-1.5 s long, so each stretch of silence gets its own slope.
-SILENCE_KNOTS = (0.3, 0.6, 0.9)
-# Smart Turn's answer enters as its logit plus a hinge above this logit (P > 0.92): only a very sure
-# "complete" separates a finished statement from a statement-like list item or phrase.
-ACOUSTIC_HIGH = 2.5
+# Pauses a stream resumed speaking after count towards its patience when they lie in this range:
+# shorter ones are gaps between words, longer ones separate turns (the agent spoke meanwhile).
+PATIENCE_PAUSE_S = (0.1, 2.0)
+PATIENCE_RECENT = 8  # the patience is the longest of this many latest resumed pauses
+TEXT_CLASSES = ("continues", "complete", "answer", "plain")
 
 
 @dataclass(frozen=True, slots=True)
 class Cues:
-    """What the session knows at a decision point (the raw inputs of ``features``)."""
+    """What the session knows at a decision point (the raw inputs of the model)."""
 
     silence_s: float
     acoustic: tuple[float, ...] = ()   # Smart Turn answers in this pause, oldest first
     words: tuple[Word, ...] = ()
-    soon_after_end: bool = False       # the turn began right after a model-decided end (see features)
+    soon_after_end: bool = False       # the turn began right after a model-decided end
+    recent_pauses: tuple[float, ...] = ()  # the stream's latest resumed pauses (s), oldest first
 
     @property
     def transcript(self) -> str:
@@ -102,18 +95,58 @@ class Cues:
 
 
 @dataclass(frozen=True, slots=True)
+class Term:
+    """One named contribution to the log-odds that the turn is over."""
+
+    name: str
+    value: float
+    contribution: float
+
+
+@dataclass(frozen=True, slots=True)
 class EotModel:
-    """Weights of the logistic model, one per name in ``FEATURES``."""
+    """The hazard model's parameters (see the module docstring); set by hand, not fitted.
+    ``turnscribe eval eot`` reports them cross-validated (chosen from a small grid on the other
+    speakers) beside the shipped values."""
 
-    # fitted by `turnscribe eval calibrate --data ../shared/data` (defaults: neg-weight 3, L2 1, points
-    # up to 1.5 s into a pause) on the labelled turn clips
-    weights: tuple[float, ...] = (
-        -2.5076, 1.399, 0.6405, 1.3917, 0.9715, 0.2847, 1.078, 1.1279,
-        1.2483, -1.2628, -5.2249, -1.3786, 0.1061, 2.5067, -3.9934, 3.6953, -2.3732, -0.6019, -2.0, 0.75)
+    continues_prior: float = -3.5   # log-odds the turn is over, by ``text_class``
+    complete_prior: float = 0.0
+    answer_prior: float = 1.0
+    plain_prior: float = -1.5
+    acoustic_weight: float = 0.5    # × logit of Smart Turn's first answer in the pause
+    patience_floor_s: float = 0.5   # the patience before (and whatever) the stream shows
+    hold_patience: float = 2.0      # holds after a "continues" cue run this much longer
+    shape: float = 2.0              # how sharply a pause stops looking like a hold past the patience
+    soon_after_end: float = -2.0
+    adaptive: bool = True           # learn the patience from the stream (off: always the floor)
 
-    def probability(self, x: Sequence[float]) -> float:
-        z = sum(w * v for w, v in zip(self.weights, x))
-        return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
+    def patience(self, cues: Cues) -> float:
+        recent = cues.recent_pauses[-PATIENCE_RECENT:] if self.adaptive else ()
+        return max([self.patience_floor_s, *recent])
+
+    def terms(self, cues: Cues) -> tuple[Term, ...]:
+        cls = text_class(cues.transcript)
+        prior = {"continues": self.continues_prior, "complete": self.complete_prior,
+                 "answer": self.answer_prior, "plain": self.plain_prior}[cls]
+        out = [Term(f"text_{cls}", 1.0, prior)]
+        if cues.acoustic:
+            out.append(Term("acoustic", cues.acoustic[0], self.acoustic_weight * logit(cues.acoustic[0])))
+        scale = self.patience(cues) * (self.hold_patience if cls == "continues" else 1.0)
+        rel = min(cues.silence_s, 3.0) / scale
+        out.append(Term("silence", rel, math.log(10.0) * rel ** self.shape))
+        if cues.soon_after_end:
+            out.append(Term("soon_after_end", 1.0, self.soon_after_end))
+        return tuple(out)
+
+    def log_odds(self, cues: Cues) -> float:
+        return sum(t.contribution for t in self.terms(cues))
+
+    def probability(self, cues: Cues) -> float:
+        return sigmoid(self.log_odds(cues))
+
+
+def sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
 
 
 def logit(p: float) -> float:
@@ -168,21 +201,18 @@ def text_features(transcript: str) -> tuple[float, ...]:
     )
 
 
-def features(cues: Cues) -> tuple[float, ...]:
-    """The model's inputs, in ``FEATURES`` order. The acoustic answer used is the first of the
-    pause: Smart Turn judges the end of speech best with little silence appended; with more,
-    mid-sentence pauses and true ends look alike (models.md, pitfall 10)."""
-    s = min(cues.silence_s, 3.0)
-    a = cues.acoustic
-    tail = cues.words[-2:]
-    unsure = bool(tail) and sum(w.confidence for w in tail) / len(tail) < UNSURE_BELOW
-    ac = logit(a[0]) if a else 0.0
-    return (1.0, s, *(max(s - k, 0.0) for k in SILENCE_KNOTS), ac, max(ac - ACOUSTIC_HIGH, 0.0),
-            *text_features(cues.transcript),
-            float(unsure), float(cues.soon_after_end),
-            min(max((s - LATE_PUSH_S[0]) / (LATE_PUSH_S[1] - LATE_PUSH_S[0]), 0.0), 1.0))
+def text_class(transcript: str) -> str:
+    """Which of ``TEXT_CLASSES`` the words so far belong to (see the module docstring). A digit
+    string of a whole length ends a dictation even when Whisper wrote it as a list ("4, 1, 5, …")."""
+    (terminal, _q, comma, continuation, filler, _n, answer, digits_open, digits_whole,
+     list_open) = text_features(transcript)
+    if continuation or filler or comma or digits_open or (list_open and not digits_whole):
+        return "continues"
+    if answer:
+        return "answer"
+    return "complete" if terminal or digits_whole else "plain"
 
 
 def fuse(cues: Cues, model: EotModel = EotModel()) -> float:
     """Probability that the turn is over, in [0, 1]."""
-    return model.probability(features(cues))
+    return model.probability(cues)

@@ -110,10 +110,10 @@ def _turn_info(ev: TurnInfo) -> dict[str, Any]:
 def _reasons(r: DecisionReasons) -> dict[str, Any]:
     """The ``turnscribe_reasons`` field (protocol/reasons.py): one extra top-level field."""
     return {"trigger": r.trigger, "confidence": _r(r.confidence, 4), "logit": _r(r.logit, 4),
-            "bias": _r(r.bias, 4), "silence_s": _r(r.silence_s), "acoustic": [_r(a, 4) for a in r.acoustic],
-            "words": list(r.words),
-            "features": {f.name: {"value": _r(f.value, 4), "contribution": _r(f.contribution, 4)}
-                         for f in r.features}}
+            "silence_s": _r(r.silence_s), "patience_s": _r(r.patience_s),
+            "acoustic": [_r(a, 4) for a in r.acoustic], "words": list(r.words),
+            "terms": {t.name: {"value": _r(t.value, 4), "contribution": _r(t.contribution, 4)}
+                      for t in r.terms}}
 
 
 def _configure_success(ev: ConfigureSuccess) -> dict[str, Any]:

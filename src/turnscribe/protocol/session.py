@@ -49,7 +49,7 @@ from turnscribe.errors import AudioFormatError, ConfigureRejected, StreamError, 
 from turnscribe.protocol import messages as m
 from turnscribe.protocol.activity import ActivityPolicy, SpeechActivity
 from turnscribe.protocol.endpolicy import Decision, decide
-from turnscribe.protocol.eot import SOON_AFTER_END_S, Cues, EotModel, features
+from turnscribe.protocol.eot import SOON_AFTER_END_S, Cues, EotModel
 from turnscribe.protocol.events import (
     ConfigureFailure,
     ConfigureSuccess,
@@ -625,11 +625,11 @@ class Session:
     def _cues(self) -> Cues:
         words = self._eager_words if self._eager_words is not None else self.transcriber.latest_words()
         return Cues(silence_s=self.activity.silence(), acoustic=tuple(self._asks), words=tuple(words),
-                    soon_after_end=self._soon_after_end)
+                    soon_after_end=self._soon_after_end, recent_pauses=tuple(self.activity.resumed_pauses))
 
     def _fused(self) -> float:
         self._confidence_cues = cues = self._cues()
-        return self.policy.model.probability(features(cues))
+        return self.policy.model.probability(cues)
 
     def _final_words(self) -> Generator[int, None, tuple[Word, ...]]:
         """The turn's final words, from the whole window: the latest decode when it is
