@@ -97,3 +97,25 @@ def test_a_plot_per_clip(tmp_path):
     plot_clips([clip], tmp_path / "clips")
     out = tmp_path / "clips" / "x_001.png"
     assert out.exists() and out.stat().st_size > 1000
+
+
+def test_cross_validation_chooses_the_parameters_on_the_other_folds(monkeypatch):
+    from turnscribe.eval import eotbench
+    from turnscribe.protocol.eot import EotModel
+
+    def cues(silence, acoustic):
+        return {"silence": silence, "acoustic": [acoustic], "words": [["Fine.", 0.1, 0.4, 0.9]],
+                "soon_after_end": False, "recent_pauses": []}
+
+    def clip(group, hold_ac):
+        # a hold 1.0-1.8 s and an eot 3.0-6.0 s; the acoustic answer tells them apart only for group "a"
+        frames = [(round(1.0 + k * 0.08, 2), cues(k * 0.08, hold_ac)) for k in range(1, 10)]
+        frames += [(round(3.0 + k * 0.08, 2), cues(k * 0.08, 0.99)) for k in range(1, 30)]
+        return {"group": group, "spans": [[1.0, 1.8, True, "x"], [3.0, 6.0, False, "complete"]], "trace": frames}
+
+    listens, deaf = EotModel(acoustic_weight=3.0), EotModel(acoustic_weight=0.0)
+    monkeypatch.setattr(eotbench, "candidates", lambda: [deaf, listens])
+    clips = [clip("a", 0.01), clip("a", 0.02), clip("b", 0.01), clip("c", 0.99)]
+    models = eotbench.cv_models(clips, lambda c: c["group"])
+    assert models["c"] is listens, "chosen on a and b, where the acoustic answer separates holds from ends"
+    assert set(models) == {"a", "b", "c"}

@@ -57,7 +57,8 @@ ORACLE_END_S = 2.4                     # each turn is ended by hand this long af
 SMART_TURN_MAX_S = 1.2                 # Smart Turn is recorded this far into each span
 SMART_TURN_PRE_S = 0.5                 # pipecat feeds the turn from this long before its onset
 VAD_ON = 0.5                           # the VAD's speech threshold (the session's default)
-THRESHOLDS = tuple(round(x, 2) for x in np.arange(0.05, 1.0, 0.05))
+# evenly spaced in log-odds (0.007 .. 0.993): every system's score, however it is scaled, is swept
+THRESHOLDS = tuple(round(float(1 / (1 + np.exp(-z))), 4) for z in np.arange(-5.0, 5.01, 0.5))
 MIN_SILENCES = tuple(round(FRAME_S * k, 2) for k in range(1, 16))  # 0.08 .. 1.2 s
 TIMEOUTS = (0.4, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0)
 LATENCY_BUDGETS_S = (0.3, 0.6)
@@ -403,11 +404,11 @@ CV_GRID: dict[str, tuple[float, ...]] = {
 
 def candidates() -> list[EotModel]:
     import itertools
-    from dataclasses import replace
 
     names = list(CV_GRID)
-    return [replace(EotModel(), **dict(zip(names, combo, strict=True)))
-            for combo in itertools.product(*(CV_GRID[n] for n in names))]
+    combos: list[dict[str, Any]] = [dict(zip(names, combo, strict=True))
+                                    for combo in itertools.product(*(CV_GRID[n] for n in names))]
+    return [EotModel(**kw) for kw in combos]
 
 
 def selection_score(tracks: Sequence[Track]) -> float:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from turnscribe.engines.base import Word
@@ -109,10 +108,13 @@ class EotModel:
     ``turnscribe eval eot`` reports them cross-validated (chosen from a small grid on the other
     speakers) beside the shipped values."""
 
-    continues_prior: float = -3.5   # log-odds the turn is over, by ``text_class``
-    complete_prior: float = 0.0
-    answer_prior: float = 1.0
-    plain_prior: float = -1.5
+    # Log-odds that the turn is over at a pause, by ``text_class``, before the silence says
+    # anything. Most pauses end nothing, even after a full sentence: people say several in a turn.
+    # (Where 0.7, Flux's default ``eot_threshold``, falls on the trade-off follows from these.)
+    continues_prior: float = -5.5
+    complete_prior: float = -2.0
+    answer_prior: float = -1.0
+    plain_prior: float = -3.5
     acoustic_weight: float = 0.5    # × logit of Smart Turn's first answer in the pause
     patience_floor_s: float = 0.5   # the patience before (and whatever) the stream shows
     hold_patience: float = 2.0      # holds after a "continues" cue run this much longer
