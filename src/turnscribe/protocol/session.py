@@ -99,7 +99,7 @@ class TurnPolicy:
     drop_resumed_pause: bool = False
     history_s: float = 32.0        # audio kept in memory at most
     model: EotModel = field(default_factory=EotModel)
-    trace: bool = False            # record (time, features) at every end decision (calibration)
+    trace: bool = False            # record (time, cues) at every end decision (eval eot)
 
     def activity(self) -> ActivityPolicy:
         return ActivityPolicy(vad_on=self.vad_on, tail_db=self.tail_db, tail_max_s=self.tail_max_s,
