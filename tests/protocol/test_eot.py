@@ -101,3 +101,16 @@ def test_default_model_orders_the_cases_a_voice_agent_cares_about():
     assert fuse(Cues(0.1, (0.9,), words("Thank you. Goodbye."))) > fuse(Cues(0.1, (0.9,), done))
     probs = [fuse(Cues(s, (0.5,), done)) for s in (0.1, 0.5, 1.0, 2.0, 3.0)]
     assert probs == sorted(probs) and probs[-1] > 0.9, "confidence grows with silence"
+
+
+@pytest.mark.parametrize("spelled,digits", [
+    ("The order number is seven three eight, two two six,", "The order number is 738, 226,"),
+    ("My number is six oh one four four eight nine seven two three", "My number is 6014489723"),
+    ("The card ends in four two", "The card ends in 42"),
+    ("four one five five five five zero one nine two", "4155550192"),
+    ("I will take four.", "I will take four."),
+])
+def test_number_cues_read_spelled_numbers_like_digits(spelled, digits):
+    """Streams without numerals get numbers as words (Flux's default): the digit cues must not change."""
+    assert text_features(spelled) == text_features(digits)
+    assert text_class(spelled) == text_class(digits)

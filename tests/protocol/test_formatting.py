@@ -18,11 +18,24 @@ def text(ws):
     ("My number is four one five, two two six.", "My number is 415, 226."),
     ("Call four one five five five five one two one two now", "Call 4155551212 now"),
     ("One hundred and five dollars.", "105 dollars."),
-    ("Press one to record.", "Press one to record."),
+    ("Press one to record.", "Press 1 to record."),  # Flux's numerals=true: "press 1"
     ("Hello there.", "Hello there."),
+    ("My number is six oh one, four four eight, nine seven two three.", "My number is 601, 448, 9723."),
+    ("The order number is seven three eight, two two six, one nine.", "The order number is 738, 226, 19."),
+    ("A table for four at seven thirty tonight.", "A table for 4 at 7:30 tonight."),
+    ("See you at seven oh five.", "See you at 7:05."),
+    ("Seven thirty pm works.", "7:30 pm works."),
+    ("Seven thirty people came.", "7 30 people came."),  # no time context: not a time
+    ("Back in twenty nineteen.", "Back in 2019."),
+    ("Oh, I see.", "Oh, I see."),  # "oh" is a zero only among digits
 ])
 def test_numerals(spoken, expected):
     assert text(format_words(words(spoken), numerals_on=True)) == expected
+
+
+def test_numbers_stay_words_without_numerals():
+    spoken = "Press one to list users, two to kick them, at seven thirty."
+    assert text(format_words(words(spoken))) == spoken
 
 
 def test_numerals_merge_keeps_timings_and_lowest_confidence():

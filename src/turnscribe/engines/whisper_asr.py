@@ -17,6 +17,9 @@ Invariants:
   ``[offset, offset + duration]`` and monotone (start <= end <= next start).
   Confidences are mean token probabilities in [0, 1]. Words carry their punctuation (" Hello," -> "Hello,").
 * No text for silence, noise or breathing: see the guard constants below.
+* Numbers come out as words ("press one", "seven thirty"): the decoder is kept off every token that
+  holds a digit (``spell_numbers``), which is Flux's default form; ``numerals=true`` turns the
+  words into digits afterwards (``protocol/formatting.py``), so one decode serves both.
 """
 
 from __future__ import annotations
@@ -217,7 +220,7 @@ class WhisperAsr:
     """``AsrEngine`` over a CTranslate2 Whisper model directory (model.bin, config.json, tokenizer.json)."""
 
     def __init__(self, model_dir: str | Path, *, compute_type: str = "int8", intra_threads: int = 1,
-                 inter_threads: int = 1) -> None:  # fmt: skip
+                 inter_threads: int = 1, spell_numbers: bool = True) -> None:  # fmt: skip
         self.model_dir = model_dir = Path(model_dir)
         self.model = ctranslate2.models.Whisper(str(model_dir), compute_type=compute_type,
                                                 intra_threads=intra_threads, inter_threads=inter_threads)  # fmt: skip
@@ -240,6 +243,10 @@ class WhisperAsr:
         self._space = np.zeros(self.tokenizer.get_vocab_size(), dtype=bool)
         for i in range(self._eot):
             self._space[i] = (self.tokenizer.id_to_token(i) or "").startswith("Ġ")
+        # -1 keeps CTranslate2's default suppressed set (the model's config) beside the digits
+        self._suppress = [-1] + ([i for i in range(self._eot)
+                                  if any(c.isdigit() for c in self.tokenizer.id_to_token(i) or "")]
+                                 if spell_numbers else [])
 
     @classmethod
     def tiny_en(cls, **kw: Any) -> WhisperAsr:
@@ -367,7 +374,7 @@ class WhisperAsr:
             sv = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded[ks]))
             res = self.model.generate(
                 sv, prompts, beam_size=beam, max_length=max_length, return_scores=True,
-                return_no_speech_prob=True,
+                return_no_speech_prob=True, suppress_tokens=self._suppress,
                 repetition_penalty=RETRY_REPETITION_PENALTY if retry else 1.0,
                 no_repeat_ngram_size=RETRY_NO_REPEAT_NGRAM if retry else 0,
             )  # fmt: skip

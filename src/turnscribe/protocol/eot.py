@@ -27,11 +27,13 @@ reasons report them).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
 
 from turnscribe.engines.base import Word
+from turnscribe.protocol.formatting import numerals
 from turnscribe.protocol.transcript import norm_word
 
 # Words after which a speaker is rarely finished.
@@ -160,6 +162,22 @@ _SEGMENTS = re.compile(r"(?:[^,.;!?]|[.,](?=\d))+")  # a "." or "," inside a num
 _DIGIT_RUN = re.compile(r"(?:\d[\d\s,.-]*)$")
 
 
+@functools.lru_cache(maxsize=4096)
+def digit_form(text: str) -> str:
+    """The words so far with a trailing run of two or more spelled numbers as digits, so the digit
+    cues read "six oh one, four four eight" (numbers as words, Flux's default) as they read
+    "601, 448". A lone number word stays a word ("I'll take four."), as Whisper writes it."""
+    words = text.split()[-16:]
+    run = 0
+    for w in reversed(words):
+        if norm_word(w) not in NUMBER_WORDS:
+            break
+        run += 1
+    if run < 2:
+        return text
+    return " ".join(w.text for w in numerals([Word(t, 0.0, 0.0, 1.0) for t in words], "en"))
+
+
 def _trailing_digits(text: str) -> int:
     m = _DIGIT_RUN.search(text.rstrip(".?! "))
     return sum(c.isdigit() for c in m.group(0)) if m else 0
@@ -185,7 +203,7 @@ def text_features(transcript: str) -> tuple[float, ...]:
     normed = [norm_word(w) for w in words]
     last = normed[-1]
     terminal = text.endswith((".", "?", "!")) and not text.endswith(("...", "…"))
-    digits = _trailing_digits(text)
+    digits = _trailing_digits(digit_form(text))
     answer = len(words) <= 3 and all(n in ANSWER_WORDS for n in normed)
     question = text.endswith("?")
     clause = last == "that" and len(normed) > 1 and normed[-2] in CLAUSE_VERBS and not question
