@@ -34,6 +34,34 @@ def test_score_counts() -> None:
     assert score("", "").wer is None
 
 
+def test_strict_form_counts_digits_against_spoken_numbers() -> None:
+    from turnscribe.eval.wer import strict_normalise
+
+    assert strict_normalise("Press 1 to list users. Um, touch-tone OK?") == "press 1 to list users touch tone okay"
+    assert score("press one to list users", "Press 1 to list users.", strict=True).substitutions == 1
+    assert score("press one to list users", "Press 1 to list users.").errors == 0, "the folded score forgives it"
+    assert score("press one to list users", "Press one to list users.", strict=True).errors == 0
+
+
+def test_first_partial_precision_counts_the_words_that_survive() -> None:
+    from turnscribe.eval.wer import first_partials, surviving_words
+    from turnscribe.engines.base import Word
+    from turnscribe.protocol.events import TurnEvent, TurnInfo
+
+    assert surviving_words("Pray.", "Press one to list users.") == (0, 1)
+    assert surviving_words("Press one", "Press one to list users.") == (2, 2)
+    assert surviving_words("", "Anything.") == (0, 0)
+
+    def ti(event: TurnEvent, index: int, text: str) -> TurnInfo:
+        words = tuple(Word(w, 0.1 * k, 0.1 * k + 0.1, 0.9) for k, w in enumerate(text.split()))
+        return TurnInfo(event=event, turn_index=index, audio_window_start=0.0, audio_window_end=1.0,
+                        words=words, end_of_turn_confidence=0.5)
+
+    events = [ti(TurnEvent.UPDATE, 0, ""), ti(TurnEvent.START_OF_TURN, 0, "Pray"), ti(TurnEvent.UPDATE, 0, "Press one"),
+              ti(TurnEvent.END_OF_TURN, 0, "Press one."), ti(TurnEvent.START_OF_TURN, 1, "Yes")]
+    assert first_partials(events) == [("Pray", "Press one.")], "only ended turns; the first words of each"
+
+
 def test_corpus_wer_is_sum_of_errors_over_sum_of_words() -> None:
     a = score("call me back later", "call me back later")  # 0 / 4
     b = score("thank you", "thank")  # 1 / 2
@@ -94,3 +122,6 @@ def test_eval_wer_smoke(tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureF
         assert key in f
     assert f["streaming"]["hypothesis"] and f["offline"]["hypothesis"]
     assert res["non_speech"]["clips"] == 1 and res["non_speech"]["words"] == 0
+    assert s["strict"]["streaming"]["wer"] is not None and s["strict"]["offline"]["wer"] is not None
+    assert s["first_partial_words"] > 0 and 0 <= s["first_partial_precision"] <= 1
+    assert "strict stream" in printed and "1st partial prec" in printed

@@ -20,6 +20,15 @@ fillers "um"/"uh" removed) plus "ok" -> "okay". Other languages: ``BasicTextNorm
 diacritics removed (the Asterisk es/fr prompt scripts drop accents inconsistently: "numero",
 "contrasenas"). Set WER is corpus-level: sum of errors / sum of reference words.
 
+**Strict Flux form** (``strict``): the same alignment with numbers *not* folded — lower case,
+punctuation removed (apostrophes kept, hyphens split words), fillers dropped, "ok" -> "okay" — so a
+digit where the reference (numbers as spoken words, Flux's default) has words is an error.
+
+**First-partial precision**: per turn, the share of the first partial's words (the first
+``TurnInfo`` of the turn with words, usually ``StartOfTurn``) that survive into its ``EndOfTurn``
+transcript (aligned in order, normalised as above); set figure = surviving words / first-partial
+words over all turns.
+
 Non-speech: every clip of ``DIR/turns/labels.jsonl`` whose kind starts with ``silence_only`` or
 ``noise_only`` is replayed the same way (``flux-general-en``); the words in its final text are counted
 (target 0), and so are the most words any single event showed (a transient partial).
@@ -36,6 +45,7 @@ import argparse
 import csv
 import datetime as _dt
 import json
+import re
 import shlex
 import sys
 import time
@@ -73,6 +83,19 @@ def normalise(text: str, language: str = "en") -> str:
     return _normaliser(language)(text)
 
 
+_FILLERS = frozenset({"um", "uh", "hmm", "mm", "er", "ah", "erm", "uhm"})
+_STRICT_DROP = re.compile(r"[^\w\s']", re.UNICODE)
+
+
+def strict_normalise(text: str, language: str = "en") -> str:
+    """Flux-form text: lower case, no punctuation (apostrophes kept), fillers dropped; numbers
+    left as written, so digits never match spelled-out reference words."""
+    if language != "en":
+        return normalise(text, language)
+    words = _STRICT_DROP.sub(" ", text.lower().replace("-", " ")).split()
+    return " ".join("okay" if w == "ok" else w.strip("'") for w in words if w not in _FILLERS and w.strip("'"))
+
+
 @dataclass(frozen=True, slots=True)
 class Score:
     """Word alignment counts of one hypothesis against one reference (or sums of them)."""
@@ -98,9 +121,10 @@ class Score:
         return {**asdict(self), "errors": self.errors, "wer": self.wer}
 
 
-def score(reference: str, hypothesis: str, language: str = "en") -> Score:
-    """Align the normalised ``hypothesis`` to the normalised ``reference``."""
-    ref, hyp = normalise(reference, language), normalise(hypothesis, language)
+def score(reference: str, hypothesis: str, language: str = "en", *, strict: bool = False) -> Score:
+    """Align the normalised ``hypothesis`` to the normalised ``reference`` (``strict``: Flux form)."""
+    norm = strict_normalise if strict else normalise
+    ref, hyp = norm(reference, language), norm(hypothesis, language)
     if not ref:
         return Score(0, 0, 0, len(hyp.split()))
     if not hyp:
@@ -109,6 +133,33 @@ def score(reference: str, hypothesis: str, language: str = "en") -> Score:
 
     o = jiwer.process_words(ref, hyp)
     return Score(len(ref.split()), o.substitutions, o.deletions, o.insertions)
+
+
+def surviving_words(first: str, final: str, language: str = "en") -> tuple[int, int]:
+    """(words of ``first`` that the ``final`` transcript keeps, in order; words of ``first``)."""
+    a, b = normalise(first, language).split(), normalise(final, language).split()
+    if not a:
+        return 0, 0
+    import difflib
+
+    kept = sum(m.size for m in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_matching_blocks())
+    return kept, len(a)
+
+
+def first_partials(events: Sequence[Any]) -> list[tuple[str, str]]:
+    """(first partial with words, EndOfTurn transcript) of every ended turn."""
+    from turnscribe.protocol.events import TurnEvent, TurnInfo
+
+    first: dict[int, str] = {}
+    out = []
+    for e in events:
+        if not isinstance(e, TurnInfo):
+            continue
+        if e.transcript and e.turn_index not in first:
+            first[e.turn_index] = e.transcript
+        if e.event is TurnEvent.END_OF_TURN and e.turn_index in first:
+            out.append((first[e.turn_index], e.transcript))
+    return out
 
 
 def corpus_wer(scores: Iterable[Score]) -> float | None:
@@ -218,6 +269,9 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def _summary(files: list[dict[str, Any]], offline: bool) -> dict[str, Any]:
     st = sum((Score(**f["streaming"]["score"]) for f in files), Score())
+    st_strict = sum((Score(**f["streaming"]["strict_score"]) for f in files), Score())
+    kept = sum(k for f in files for k, _ in f["streaming"]["first_partials"])
+    said = sum(n for f in files for _, n in f["streaming"]["first_partials"])
     audio = sum(f["audio_s"] for f in files)
     compute = sum(f["compute_s"] for f in files)
     cpu = sum(f["cpu_s"] for f in files)
@@ -226,6 +280,8 @@ def _summary(files: list[dict[str, Any]], offline: bool) -> dict[str, Any]:
         "compute_s": round(compute, 3), "rtf": compute / audio if audio else None,
         "cpu_s": round(cpu, 3), "rtf_cpu": cpu / audio if audio else None,
         "streaming": st.as_dict(), "offline": None, "ratio": None,
+        "strict": {"streaming": st_strict.as_dict(), "offline": None, "ratio": None},
+        "first_partial_precision": kept / said if said else None, "first_partial_words": said,
     }  # fmt: skip
     if offline:
         off = sum((Score(**f["offline"]["score"]) for f in files), Score())
@@ -233,6 +289,9 @@ def _summary(files: list[dict[str, Any]], offline: bool) -> dict[str, Any]:
         out["offline"] = {**off.as_dict(), "compute_s": round(off_compute, 3),
                           "rtf": off_compute / audio if audio else None}  # fmt: skip
         out["ratio"] = _ratio(st.wer, off.wer)
+        off_strict = sum((Score(**f["offline"]["strict_score"]) for f in files), Score())
+        out["strict"]["offline"] = off_strict.as_dict()
+        out["strict"]["ratio"] = _ratio(st_strict.wer, off_strict.wer)
     return out
 
 
@@ -280,13 +339,17 @@ def run(args: argparse.Namespace) -> int:
         cpu_s = time.process_time() - cpu0
         hyp = rep.final_text()
         st = score(row["reference_text"], hyp, lang)
+        st_strict = score(row["reference_text"], hyp, lang, strict=True)
+        firsts = [(first, *surviving_words(first, final, lang)) for first, final in first_partials(rep.events)]
         rec: dict[str, Any] = {
             "path": row["path"], "set": set_name, "language": lang, "duration_s": float(row["duration_s"]),
             "reference": row["reference_text"], "reference_norm": normalise(row["reference_text"], lang),
             "audio_s": rep.audio_s, "compute_s": rep.compute_s, "cpu_s": cpu_s,
             "streaming": {"hypothesis": hyp, "hypothesis_norm": normalise(hyp, lang), "score": _score_dict(st),
-                          "wer": st.wer, "turns": [e.transcript for e in rep.ends],
-                          "open_turn": _open_turn_text(rep)},
+                          "wer": st.wer, "strict_score": _score_dict(st_strict), "strict_wer": st_strict.wer,
+                          "turns": [e.transcript for e in rep.ends], "open_turn": _open_turn_text(rep),
+                          "first_partials": [(k, n) for _, k, n in firsts],
+                          "first_partial_texts": [t for t, _, _ in firsts]},
         }  # fmt: skip
         if offline:
             from turnscribe.engines.base import AsrRequest
@@ -298,8 +361,10 @@ def run(args: argparse.Namespace) -> int:
             (res,) = asr.transcribe([AsrRequest(audio=audio, final=True, language=language)])
             off_s = time.perf_counter() - t0
             so = score(row["reference_text"], res.text, lang)
+            so_strict = score(row["reference_text"], res.text, lang, strict=True)
             rec["offline"] = {"hypothesis": res.text, "hypothesis_norm": normalise(res.text, lang),
-                              "score": _score_dict(so), "wer": so.wer, "compute_s": off_s}  # fmt: skip
+                              "score": _score_dict(so), "wer": so.wer, "strict_score": _score_dict(so_strict),
+                              "strict_wer": so_strict.wer, "compute_s": off_s}  # fmt: skip
         files.append(rec)
         extra = f" offline {_fmt(rec['offline']['wer'])}" if offline else ""
         print(f"[{i}/{len(chosen)}] {set_name} {path.name}: streaming {_fmt(st.wer)}{extra}", file=log, flush=True)
@@ -349,12 +414,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _table(per_set: dict[str, Any], overall: dict[str, Any] | None, ns: dict[str, Any], model: str) -> str:
-    head = ("set", "files", "ref words", "streaming WER", "offline WER", "ratio", "RTF", "RTF cpu")
+    head = ("set", "files", "ref words", "streaming WER", "offline WER", "ratio", "strict stream", "strict offline",
+            "strict ratio", "1st partial prec", "RTF", "RTF cpu")
     lines = [head]
     for name, s in [*per_set.items(), *([("all", overall)] if overall else [])]:
+        strict = s["strict"]
         lines.append((name, str(s["files"]), str(s["ref_words"]), _fmt(s["streaming"]["wer"]),
                       _fmt(s["offline"]["wer"]) if s["offline"] else "-",
                       _fmt(s["ratio"], pct=False) if s["ratio"] is not None else "-",
+                      _fmt(strict["streaming"]["wer"]),
+                      _fmt(strict["offline"]["wer"]) if strict["offline"] else "-",
+                      _fmt(strict["ratio"], pct=False) if strict["ratio"] is not None else "-",
+                      _fmt(s["first_partial_precision"]) if s["first_partial_precision"] is not None else "-",
                       _fmt(s["rtf"], pct=False), _fmt(s["rtf_cpu"], pct=False)))  # fmt: skip
     widths = [max(len(r[i]) for r in lines) for i in range(len(head))]
 
