@@ -6,26 +6,46 @@ import argparse
 import asyncio
 import functools
 import logging
+import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from turnscribe import __version__
 from turnscribe.config import REASONS_ENV, Settings, env_flag, load_api_keys
 from turnscribe.engines.base import Engines
+from turnscribe.engines.model_dir import AsrModelDirs
 
 log = logging.getLogger("turnscribe")
 
 
-def build_engines(engine: str, asr_model: str, *, inter_threads: int = 1) -> Engines:
+def build_engines(engine: str, asr_model: str, *, inter_threads: int = 1,
+                  model_dirs: AsrModelDirs | None = None, device: str = "cpu") -> Engines:
     if engine == "fake":
         from turnscribe.engines.fake import fake_engines
 
         return fake_engines()
     from turnscribe.engines.registry import load_engines
 
-    return load_engines(asr_model=asr_model, inter_threads=inter_threads)
+    return load_engines(asr_model=asr_model, inter_threads=inter_threads, model_dirs=model_dirs, device=device)
+
+
+def model_options(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[AsrModelDirs, str]:
+    """``--asr-model-dir`` / ``--device`` (else their environment variables), checked before the server
+    starts: a bad directory or an absent GPU raises ``ValueError`` / ``RuntimeError`` with the reason,
+    which ``main`` turns into exit status 2 (argparse's usage error), never a half-started server."""
+    from turnscribe.engines import device as dev
+    from turnscribe.engines import model_dir as md
+
+    specs = args.asr_model_dir if args.asr_model_dir else md.specs_from_env(env)
+    dirs = md.parse_model_dirs(specs)
+    device = args.device or env.get(dev.ENV, "").strip() or dev.DEFAULT_DEVICE
+    if args.engine == "real":
+        dev.resolve_device(device)
+        for info in md.check_all(dirs):
+            log.info("operator Whisper model %s", info.describe())
+    return dirs, device
 
 
 async def _serve(settings: Settings) -> None:
@@ -52,7 +72,8 @@ async def _serve(settings: Settings) -> None:
         # the scheduler's workers may run one model in parallel: let CTranslate2 run that many batches
         inter = settings.compute_threads if settings.scheduler == "batched" else 1
         engines = await loop.run_in_executor(state.executor, functools.partial(
-            build_engines, settings.engine, settings.asr_model, inter_threads=inter))
+            build_engines, settings.engine, settings.asr_model, inter_threads=inter,
+            model_dirs=settings.asr_model_dirs, device=settings.device))
         start_work(state, engines)
         log.info("models loaded: %s; %s scheduler; at most %s streams; ready", engines.names,
                  settings.scheduler, settings.max_streams or "unlimited")
@@ -82,6 +103,16 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="real: bundled models; fake: scripted engines for protocol testing")
     p.add_argument("--asr-model", default="tiny.en+base",
                    help="speech model: tiny.en+base (default: partials tiny.en, finals base), base, tiny.en")
+    p.add_argument("--asr-model-dir", action="append", metavar="[ROLE=]PATH",
+                   help="your own CTranslate2 Whisper directory (model.bin, config.json, tokenizer.json; "
+                        "80 or 128 mel bins: small.en, distil-large-v3, large-v3-turbo ...), checked at "
+                        "start-up, never downloaded. PATH alone: it decodes partials and finals; "
+                        "partial=PATH or final=PATH (repeatable, once per role): that role only, the other "
+                        "keeps its --asr-model model; e.g. --asr-model-dir final=/models/small.en. "
+                        "Also TURNSCRIBE_ASR_MODEL_DIR (specs separated by commas)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                   help="where the Whisper models run (default cpu, int8; cuda: int8_float16 or float16, "
+                        "needs a CUDA GPU visible to CTranslate2). Also TURNSCRIBE_DEVICE")
     p.add_argument("--workers", type=int, default=8, help="threads that run stream processing")
     p.add_argument("--scheduler", choices=("batched", "inline"), default="batched",
                    help="batched: one set of models shared through the batching scheduler (default); "
@@ -127,8 +158,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             reasons = args.decision_reasons or env_flag(REASONS_ENV)
         except ValueError as exc:
             parser.error(str(exc))
+        try:
+            model_dirs, device = model_options(args, os.environ)
+        except (ValueError, RuntimeError) as exc:  # ModelDirError, DeviceError: say why, exit 2
+            parser.error(str(exc))
         settings = Settings(host=args.host, port=args.port, api_keys=keys, idle_timeout_s=args.idle_timeout,
-                            engine=args.engine, asr_model=args.asr_model, workers=args.workers,
+                            engine=args.engine, asr_model=args.asr_model, asr_model_dirs=model_dirs,
+                            device=device, workers=args.workers,
                             scheduler=args.scheduler, max_streams=args.max_streams, max_lag_s=args.max_lag,
                             compute_threads=args.compute_threads, decision_reasons=reasons)
         asyncio.run(_serve(settings))

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from turnscribe.engines.model_dir import AsrModelDirs
+
 KEYS_ENV = "TURNSCRIBE_API_KEYS"
 KEY_FILE_ENV = "TURNSCRIBE_API_KEY_FILE"
 REASONS_ENV = "TURNSCRIBE_DECISION_REASONS"
@@ -19,6 +21,8 @@ class Settings:
     idle_timeout_s: float = 60.0
     engine: str = "real"            # "real" (bundled models) or "fake" (scripted, no models)
     asr_model: str = "tiny.en+base"
+    asr_model_dirs: AsrModelDirs = field(default_factory=AsrModelDirs)  # operator models per role
+    device: str = "cpu"             # where the Whisper models run: "cpu" or "cuda" (engines/device.py)
     workers: int = 8                # threads running session work (engines release the GIL)
     scheduler: str = "batched"      # "batched" (shared models, one batching scheduler) or "inline" (each
                                     # session calls its engines itself: the pre-scheduler baseline)

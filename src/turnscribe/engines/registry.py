@@ -37,14 +37,25 @@ Trade-off: ``tiny.en`` alone is cheapest but misses the wer_clean (3 %) and snr5
 transcripts for little more than tiny.en's cost. base is the only multilingual model and is always
 loaded as ``asr_multi`` (shared with the pair). Language detection (no hint) picks the right
 language on 37/40 es/fr prompts (misses: it, la).
+
+Bring your own model (``engines/model_dir.py``): ``model_dirs`` replaces the partial and/or final
+role's bundled model with an operator's CTranslate2 Whisper directory, checked before anything
+loads. A role's source is its directory, else its bundled name from ``asr_model``; two roles with
+the same source share one loaded model. ``asr_multi`` is the final role's model when that is a
+multilingual operator directory (the operator chose it for the text that matters), else the
+bundled ``multilingual_model`` as before. ``device`` (``engines/device.py``) places every Whisper
+model; VAD and Smart Turn stay on CPU.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from turnscribe.engines.base import AsrEngine, Engines
+from turnscribe.engines.device import Placement, resolve_device
+from turnscribe.engines.model_dir import AsrModelDirs, check_all, label
 
 __all__ = ["ASR_MODELS", "DEFAULT_ASR_MODEL", "DEFAULT_MULTILINGUAL_MODEL", "load_engines"]
 
@@ -104,30 +115,69 @@ def limit_blas_threads(threads: int) -> None:
     threadpool_limits(limits=threads, user_api="blas")
 
 
+def _bundled_roles(asr_model: str) -> tuple[str, str]:
+    """(partial, final) bundled names of ``asr_model`` (validated by ``_factory``)."""
+    partial, plus, final = asr_model.partition("+")
+    return (partial, final) if plus else (asr_model, asr_model)
+
+
+def _dir_engine(path: Path, **kw: Any) -> AsrEngine:
+    from turnscribe.engines.whisper_asr import WhisperAsr
+
+    return WhisperAsr(path, **kw)
+
+
+def _role_asr(asr_model: str, dirs: AsrModelDirs, kw: dict[str, Any]) -> tuple[AsrEngine, AsrEngine, str]:
+    """(asr, final-role engine, name): each role's source is its operator directory, else its bundled
+    name in ``asr_model``; a source serving both roles is loaded once (no SplitAsr then)."""
+    bundled = _bundled_roles(asr_model)
+    sources: list[Path | str] = [dirs.partial or bundled[0], dirs.final or bundled[1]]
+    loaded: dict[Path | str, AsrEngine] = {}
+    for src in dict.fromkeys(sources):
+        loaded[src] = _dir_engine(src, **kw) if isinstance(src, Path) else ASR_MODELS[src](**kw)
+    partial, final = loaded[sources[0]], loaded[sources[1]]
+    names = list(dict.fromkeys(label(s) if isinstance(s, Path) else s for s in sources))
+    if partial is final:
+        return partial, final, names[0]
+    from turnscribe.engines.hybrid import SplitAsr
+
+    return SplitAsr(partial, final), final, "+".join(names)
+
+
 def load_engines(*, asr_model: str = DEFAULT_ASR_MODEL, threads: int = 1, inter_threads: int = 1,
-                 multilingual_model: str | None = DEFAULT_MULTILINGUAL_MODEL) -> Engines:
+                 multilingual_model: str | None = DEFAULT_MULTILINGUAL_MODEL,
+                 model_dirs: AsrModelDirs | None = None, device: str | Placement = "cpu") -> Engines:
     """Build the shared engines (Silero VAD, Whisper ``asr_model``, Smart Turn v3.2) and the
     multilingual ASR for ``flux-general-multi`` (``multilingual_model``; None: use ``asr``).
-    ``inter_threads``: how many batches one Whisper model may run at once (scheduler workers)."""
-    factory = _factory(asr_model)
+    ``inter_threads``: how many batches one Whisper model may run at once (scheduler workers).
+    ``model_dirs``: operator Whisper directories per role; ``device``: ``cpu`` or ``cuda`` (see the
+    module doc). A bad directory raises ``ModelDirError``, an unusable device ``DeviceError``, both
+    before any model loads."""
+    _factory(asr_model)  # an unknown name raises ValueError naming the known ones, before any load
     multi_factory = _factory(multilingual_model) if multilingual_model is not None else None
+    placement = device if isinstance(device, Placement) else resolve_device(device)
+    dirs = model_dirs or AsrModelDirs()
+    check_all(dirs)
+    bundled_final = _bundled_roles(asr_model)[1]
     limit_blas_threads(threads)
     from turnscribe.engines.silero_vad import SileroVad
     from turnscribe.engines.smart_turn import SmartTurn
 
-    asr = factory(intra_threads=threads, inter_threads=inter_threads)
+    kw: dict[str, Any] = {"intra_threads": threads, "inter_threads": inter_threads}
+    if placement != Placement():  # the bundled defaults stay exactly as measured on CPU
+        kw.update(device=placement.device, compute_type=placement.compute_type)
+    asr, final, asr_name = _role_asr(asr_model, dirs, kw)
     asr_multi: AsrEngine | None = None
     if multi_factory is not None and multilingual_model is not None:
-        if multilingual_model == asr_model:
-            asr_multi = asr
-        elif getattr(asr, "final", None) is not None and asr_model.endswith("+" + multilingual_model):
-            asr_multi = asr.final  # type: ignore[attr-defined]  # share the loaded model
+        final_is_dir = dirs.final is not None
+        if (final_is_dir and final.multilingual) or (not final_is_dir and bundled_final == multilingual_model):
+            asr_multi = final  # share the loaded model
         else:
-            asr_multi = multi_factory(intra_threads=threads, inter_threads=inter_threads)
+            asr_multi = multi_factory(**kw)
     return Engines(
         vad=SileroVad(),
         asr=asr,
         turn=SmartTurn(threads=threads),
-        names={"vad": "silero-vad-v5", "asr": f"whisper-{asr_model}", "turn": "smart-turn-v3.2"},
+        names={"vad": "silero-vad-v5", "asr": f"whisper-{asr_name}", "turn": "smart-turn-v3.2"},
         asr_multi=asr_multi,
     )

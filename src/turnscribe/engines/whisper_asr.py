@@ -220,9 +220,10 @@ class WhisperAsr:
     """``AsrEngine`` over a CTranslate2 Whisper model directory (model.bin, config.json, tokenizer.json)."""
 
     def __init__(self, model_dir: str | Path, *, compute_type: str = "int8", intra_threads: int = 1,
-                 inter_threads: int = 1, spell_numbers: bool = True) -> None:  # fmt: skip
+                 inter_threads: int = 1, spell_numbers: bool = True, device: str = "cpu") -> None:  # fmt: skip
         self.model_dir = model_dir = Path(model_dir)
-        self.model = ctranslate2.models.Whisper(str(model_dir), compute_type=compute_type,
+        # device "cuda": encode(to_cpu=True) hands features back on the host; generate/align move them
+        self.model = ctranslate2.models.Whisper(str(model_dir), device=device, compute_type=compute_type,
                                                 intra_threads=intra_threads, inter_threads=inter_threads)  # fmt: skip
         self.tokenizer = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.multilingual: bool = bool(self.model.is_multilingual)
