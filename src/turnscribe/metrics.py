@@ -5,6 +5,11 @@ process-global one), so several servers can live in one process — the tests ru
 their samples mixing or their registrations colliding. Callers use the typed methods below and
 never touch a prometheus object.
 
+No label ever holds text a client supplied: models are validated before a stream is counted, and
+reasons, codes and engine names are the server's own. So ``redact_usage`` (flux-protocol.md §2.1)
+holds for ``/metrics`` by construction; a new label must keep it so (never a keyterm, tag, query
+value or error message).
+
 What an operator reads from each metric (all names carry the ``turnscribe_`` prefix):
 
 ``streams_open`` (gauge)

@@ -30,6 +30,7 @@ from turnscribe.engines.base import Engines
 from turnscribe.errors import HandshakeError, NotFound, Unauthorized
 from turnscribe.metrics import Metrics
 from turnscribe.protocol.params import ListenParams, parse_listen_params
+from turnscribe.server import redaction
 from turnscribe.server.dispatch import Work
 
 log = logging.getLogger("turnscribe.server")
@@ -81,6 +82,9 @@ class FluxConnection(ServerConnection):
     request_id: str = ""
     params: ListenParams | None = None
     last_activity: float = 0.0
+    # redact_usage asked for at any point of this connection (query or Configure): its log lines
+    # leave client text out from then on, to the end (server/redaction.py)
+    redact_logs: bool = False
 
     def process_event(self, event: Request | Response | Frame) -> None:
         self.last_activity = self.loop.time()
@@ -139,6 +143,8 @@ def make_process_request(state: AppState) -> Callable[[ServerConnection, Request
         assert isinstance(connection, FluxConnection)
         request_id = str(uuid.uuid4())
         connection.request_id = request_id
+        if redaction.target_asks_redaction(request.path):  # before parsing: a refusal is redacted too
+            connection.redact_logs = True
         url = urlsplit(request.path)
         if url.path == "/healthz":
             return _json_response(200, {"status": "ok"})
@@ -160,7 +166,7 @@ def make_process_request(state: AppState) -> Callable[[ServerConnection, Request
                 params = params.with_changes(decision_reasons=True)
             connection.params = params
         except HandshakeError as exc:
-            log.info("refused handshake %s: %s %s", request_id, exc.status, exc)
+            log_refusal(connection, exc, url.query)
             state.metrics.stream_refused("auth" if isinstance(exc, Unauthorized)
                                          else "not_found" if isinstance(exc, NotFound) else "bad_request")
             return error_response(exc.status, exc.err_code, str(exc), request_id)
@@ -184,6 +190,16 @@ def make_process_request(state: AppState) -> Callable[[ServerConnection, Request
         return None
 
     return process_request
+
+
+def log_refusal(connection: FluxConnection, exc: HandshakeError, query: str) -> None:
+    """Log a refused handshake; under redact_usage without its reason, which may quote client text
+    (the client still gets it in dg-error), and with the query's client text left out."""
+    if connection.redact_logs:
+        log.info("refused handshake %s: %s (reason redacted: redact_usage) query %s",
+                 connection.request_id, exc.status, redaction.redact_query(query))
+    else:
+        log.info("refused handshake %s: %s %s", connection.request_id, exc.status, exc)
 
 
 def start_work(state: AppState, engines: Engines) -> None:
@@ -258,5 +274,5 @@ async def start_server(state: AppState) -> Server:
         max_size=s.max_frame_bytes,
         ping_interval=20, ping_timeout=20,
         compression=None,
-        logger=logging.getLogger("turnscribe.websockets"),
+        logger=redaction.install(logging.getLogger("turnscribe.websockets")),
     )

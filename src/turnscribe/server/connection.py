@@ -13,6 +13,7 @@ The one catch-all of the server lives here: anything unexpected becomes ``Error`
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import deque
 
@@ -20,13 +21,16 @@ from websockets.exceptions import ConnectionClosed
 
 from turnscribe.errors import IdleTimeout, InternalError, Overloaded
 from turnscribe.protocol.events import Error, TurnEvent, TurnInfo, WireEncoder
+from turnscribe.protocol.params import ListenParams, redacted
 from turnscribe.protocol.session import Session
 from turnscribe.protocol.work import EngineResult
 from turnscribe.scheduler import Overloaded as QueueFull
 from turnscribe.server.app import AppState, FluxConnection
 from turnscribe.server.dispatch import Work
+from turnscribe.server.redaction import frame_asks_redaction, redacted_log
 
 log = logging.getLogger("turnscribe.stream")
+usage_log = logging.getLogger("turnscribe.usage")
 
 NORMAL_CLOSE = 1000
 GOING_AWAY = 1001
@@ -103,8 +107,15 @@ class Stream:
         s = self.session
         return min(s.backlog_s, self.loop.time() - self.first_audio - s.now)
 
+    def note_redaction(self) -> None:
+        """A Configure the session applied may have turned redact_usage on: from now on this
+        stream's logs leave client text out (sticky: server/redaction.py says why)."""
+        if self.session.params.redact_usage:
+            self.ws.redact_logs = True
+
     def pump(self) -> None:
         """Send the session's new engine work off, enforce the lag limit, wake the writer."""
+        self.note_redaction()  # before the writer may send (and the library log) a ConfigureSuccess
         limit = self.state.settings.max_lag_s
         if limit > 0 and not self.session.closed and (behind := self.behind_s()) > limit:
             self.session.fail(Overloaded(f"The stream fell {behind:.1f} s behind real time (limit "
@@ -122,7 +133,8 @@ class Stream:
 
     def deliver(self, result: EngineResult | BaseException) -> None:
         if isinstance(result, BaseException):
-            log.error("stream %s: engine failure", self.ws.request_id, exc_info=result)
+            redacted_log(log.error, self.ws.redact_logs, "stream %s: engine failure", self.ws.request_id,
+                         exc=result)
             self.session.fail(InternalError("Internal server error; the stream was closed."))
         else:
             self.session.deliver(result)
@@ -154,6 +166,8 @@ class Stream:
                     if self.first_audio is None:
                         self.first_audio = self.loop.time()
             else:
+                if frame_asks_redaction(frame):  # before the session applies it, perhaps much later
+                    self.ws.redact_logs = True
                 s.receive_text(frame)
                 if s.input_ended:
                     self.pump()
@@ -197,6 +211,24 @@ class Stream:
         await self.ws.close(self.close_code or default)
 
 
+def usage_record(request_id: str, params: ListenParams, audio_s: float, *, redact: bool) -> str:
+    """The usage record written when a stream ends: what it used, and the labels (tags) and
+    keyterms its client gave, each ``[REDACTED]`` under redact_usage (flux-protocol.md §2.1)."""
+    shown = params.with_changes(redact_usage=redact)
+    return json.dumps({"request_id": request_id, "model": params.model, "audio_seconds": round(audio_s, 3),
+                       "keyterms": list(redacted(shown, params.keyterms)),
+                       "tags": list(redacted(shown, params.tags)), "redact_usage": redact})
+
+
+def log_usage(ws: FluxConnection, stream: Stream | None) -> None:
+    assert ws.params is not None
+    params = stream.session.params if stream is not None else ws.params  # Configure may change them
+    audio_s = stream.session.activity.received / 16000 if stream is not None else 0.0
+    redact = ws.redact_logs or params.redact_usage
+    usage_log.info("stream %s usage %s", ws.request_id, usage_record(ws.request_id, params, audio_s,
+                                                                      redact=redact))
+
+
 async def handle_stream(ws: FluxConnection, state: AppState) -> None:
     assert ws.params is not None and state.work is not None
     ws.last_activity = asyncio.get_running_loop().time()
@@ -205,12 +237,16 @@ async def handle_stream(ws: FluxConnection, state: AppState) -> None:
     state.metrics.stream_opened(ws.params.model)
     log.info("stream %s opened (%s)", rid, ws.params.model)
     encoder = WireEncoder(rid)
+    stream: Stream | None = None
     try:
-        await Stream(ws, state, state.work).run()
+        stream = Stream(ws, state, state.work)
+        await stream.run()
     except ConnectionClosed:
         log.info("stream %s: client went away", rid)
-    except Exception:  # the one catch-all: this stream fails, the server and other streams go on
-        log.exception("stream %s: internal error", rid)
+    # the one catch-all: this stream fails, the server and other streams go on (logged with its
+    # traceback by redacted_log, which ruff cannot see)
+    except Exception as exc:  # noqa: BLE001
+        redacted_log(log.error, ws.redact_logs, "stream %s: internal error", rid, exc=exc)
         try:
             err = InternalError("Internal server error; the stream was closed.")
             await ws.send(encoder.encode(Error(err.code, str(err), err.close_code)))
@@ -220,4 +256,5 @@ async def handle_stream(ws: FluxConnection, state: AppState) -> None:
     finally:
         state.streams -= 1
         state.metrics.stream_closed()
+        log_usage(ws, stream)
         log.info("stream %s closed", rid)
