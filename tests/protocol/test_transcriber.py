@@ -65,3 +65,21 @@ def test_without_a_final_decode_the_window_slides_by_time_and_keeps_words_whole(
     assert req.offset <= 9.0 + 1e-9  # now - keep, never inside a word
     assert all(w.end <= req.offset for w in tr.transcript.frozen)
     assert [w.text for w in tr.transcript.words] == [w.text for w in partial]
+
+
+def test_words_run_together_still_slide_at_a_sentence_end_and_far_enough():
+    """Whisper's word times often leave no gap at all: the slide still goes to a sentence end,
+    and leaves a window short enough that the next decode does not slide again."""
+    tr = Transcriber(WindowPolicy(max_window_s=12.0, keep_after_slide_s=6.0))
+    tr.begin(0.0)
+    said = "Please press one to mute or unmute yourself. Four or six to decrease the volume. Seven".split()
+    final = tuple(Word(t, 0.3 + 0.55 * i, 0.3 + 0.55 * (i + 1), 0.9) for i, t in enumerate(said))  # no gaps
+    tr.took(AsrResult(words=final), covers=int(9.0 * RATE), final=True)
+    assert tr.transcript is not None
+    tr.transcript.update(final)
+    req = tr.request(activity_at(12.5), ListenParams(), final=False)
+    end_of_first = final[7].end  # "yourself."
+    assert abs(req.offset - end_of_first) < 1e-6, req.offset
+    assert [w.text for w in tr.transcript.frozen] == said[:8]
+    again = tr.request(activity_at(13.0), ListenParams(), final=False)
+    assert again.offset == req.offset, "no second slide half a second later"

@@ -49,6 +49,7 @@ SPLIT_SEARCH_S = 3.0  # look this far back from a piece end for a quiet point to
 TOKENS_BASE = 8  # decode budget: TOKENS_BASE + TOKENS_PER_S * seconds of audio ...
 TOKENS_PER_S = 6.0  # ... fast speech is ~4 tokens/s, so a loop hits the cap quickly
 MAX_NEW_TOKENS = 224
+NUMBER_STYLE_PROMPT = " One, two, three, four."  # 8 tokens: one prompt bucket
 PROMPT_BUCKET = 8  # context prompts are trimmed to a multiple of this many tokens (batchable shapes)
 MAX_PROMPT_TOKENS = 128
 MAX_KEYTERM_TOKENS = 64
@@ -244,6 +245,8 @@ class WhisperAsr:
         self._space = np.zeros(self.tokenizer.get_vocab_size(), dtype=bool)
         for i in range(self._eot):
             self._space[i] = (self.tokenizer.id_to_token(i) or "").startswith("Ġ")
+        self._spell_numbers = spell_numbers
+        self._style = self._encode_text(NUMBER_STYLE_PROMPT)
         # -1 keeps CTranslate2's default suppressed set (the model's config) beside the digits
         self._suppress = [-1] + ([i for i in range(self._eot)
                                   if any(c.isdigit() for c in self.tokenizer.id_to_token(i) or "")]
@@ -269,6 +272,10 @@ class WhisperAsr:
         terms = ", ".join(k.strip() for k in req.keyterms if k.strip())
         kt = self._encode_text(" " + terms)[:MAX_KEYTERM_TOKENS] if terms else []
         pr = self._encode_text(" " + req.prompt.strip()) if req.prompt.strip() else []
+        if self._spell_numbers and (req.language == "en" or not self.multilingual):
+            # Kept off digits, the decoder can end the text where it meant to write one; earlier
+            # text with numbers spelled out keeps it writing words instead (oldest: dropped first).
+            pr = self._style + pr
         n = len(kt) + len(pr)
         keep = n if n <= PROMPT_BUCKET else min(n, MAX_PROMPT_TOKENS) // PROMPT_BUCKET * PROMPT_BUCKET
         drop_pr = min(len(pr), n - keep)

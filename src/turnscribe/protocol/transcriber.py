@@ -22,6 +22,7 @@ from turnscribe.protocol.params import LANGUAGES, ListenParams
 from turnscribe.protocol.transcript import TurnTranscript, monotone
 
 MIN_SLIDE_GAP_S = 0.1  # a sentence end followed by at least this much silence is a phrase boundary
+SLIDE_MARGIN_S = 2.0   # a slid window is at least this much shorter than the maximum
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +82,18 @@ class Transcriber:
         words = [w for w in self.settled if w.start >= tr.window_start - 0.05]
         gaps = [((a.end + b.start) / 2, b.start - a.end, a.text.endswith((".", "?", "!")))
                 for a, b in itertools.pairwise(words)]
-        gaps = [g for g in gaps if now - 2 * keep <= g[0] <= min(now - keep, self.settled_end)]
-        if not gaps:
-            return now - keep, None
-        ends = [g for g in gaps if g[2] and g[1] >= MIN_SLIDE_GAP_S]
-        at = ends[0][0] if ends else max(gaps, key=lambda g: g[1])[0]
-        return at, tuple(words)
+        # the window left must be short enough not to slide again at the next decode
+        earliest = now - max(min(2 * keep, self.policy.max_window_s - SLIDE_MARGIN_S), keep)
+        gaps = [g for g in gaps if earliest <= g[0] <= min(now - keep, self.settled_end)]
+        # Whisper's word times often run words together: a sentence end is a phrase boundary
+        # even without a measurable gap, a wide gap one even without a full stop
+        ends = [g for g in gaps if g[2] and g[1] >= MIN_SLIDE_GAP_S] or [g for g in gaps if g[2]]
+        wide = [g for g in gaps if g[1] >= MIN_SLIDE_GAP_S]
+        if ends:
+            return ends[0][0], tuple(words)
+        if wide:
+            return max(wide, key=lambda g: g[1])[0], tuple(words)
+        return now - keep, None
 
     def took(self, res: AsrResult | None, *, covers: int, final: bool) -> tuple[Word, ...]:
         """Record a decode's result (None: the scheduler dropped it) as the latest hypothesis."""
