@@ -19,7 +19,9 @@ Invariants:
 * No text for silence, noise or breathing: see the guard constants below.
 * Numbers come out as words ("press one", "seven thirty"): the decoder is kept off every token that
   holds a digit (``spell_numbers``), which is Flux's default form; ``numerals=true`` turns the
-  words into digits afterwards (``protocol/formatting.py``), so one decode serves both.
+  words into digits afterwards (``protocol/formatting.py``), so one decode serves both. Kept off a
+  digit, the decoder may end the text early instead; a decode with far fewer tokens than its loud
+  audio holds is retried prompted with spelled numbers (``_retry_cut_short``).
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ TOKENS_BASE = 8  # decode budget: TOKENS_BASE + TOKENS_PER_S * seconds of audio 
 TOKENS_PER_S = 6.0  # ... fast speech is ~4 tokens/s, so a loop hits the cap quickly
 MAX_NEW_TOKENS = 224
 NUMBER_STYLE_PROMPT = " One, two, three, four."  # 8 tokens: one prompt bucket
+# a decode of >= CUT_SHORT_MIN_S of loud audio with fewer tokens than this per loud second is
+# retried prompted in the number style (speech runs at ~3 tokens per second)
+CUT_SHORT_MIN_S = 2.0
+CUT_SHORT_TOKENS_PER_S = 1.5
 PROMPT_BUCKET = 8  # context prompts are trimmed to a multiple of this many tokens (batchable shapes)
 MAX_PROMPT_TOKENS = 128
 MAX_KEYTERM_TOKENS = 64
@@ -113,6 +119,7 @@ class _Piece:
     final: bool
     language: str | None
     candidates: tuple[str, ...] = ()  # detection is restricted to these (empty: any)
+    alt_prompt: list[int] | None = None  # the prompt with the number-style text (see _cut_short)
     seq: list[int] = field(default_factory=list)  # generated text tokens
     score: float = 0.0
     no_speech: float = 0.0
@@ -263,7 +270,7 @@ class WhisperAsr:
     def _encode_text(self, text: str) -> list[int]:
         return [i for i in self.tokenizer.encode(text, add_special_tokens=False).ids if i < self._eot]
 
-    def _context(self, req: AsrRequest) -> list[int]:
+    def _context(self, req: AsrRequest, *, style: bool = False) -> list[int]:
         """Previous-text tokens: keyterms, then the turn so far (nearest the audio).
 
         Lengths above PROMPT_BUCKET are rounded down to a multiple of it (few prompt shapes, so
@@ -272,14 +279,18 @@ class WhisperAsr:
         terms = ", ".join(k.strip() for k in req.keyterms if k.strip())
         kt = self._encode_text(" " + terms)[:MAX_KEYTERM_TOKENS] if terms else []
         pr = self._encode_text(" " + req.prompt.strip()) if req.prompt.strip() else []
-        if self._spell_numbers and (req.language == "en" or not self.multilingual):
+        if style:
             # Kept off digits, the decoder can end the text where it meant to write one; earlier
             # text with numbers spelled out keeps it writing words instead (oldest: dropped first).
+            # Only for a retry: as a standing prompt it leaks ("Two, three," for "To decrease").
             pr = self._style + pr
         n = len(kt) + len(pr)
         keep = n if n <= PROMPT_BUCKET else min(n, MAX_PROMPT_TOKENS) // PROMPT_BUCKET * PROMPT_BUCKET
         drop_pr = min(len(pr), n - keep)
         return kt[n - keep - drop_pr :] + pr[drop_pr:]
+
+    def _styled(self, req: AsrRequest) -> bool:
+        return self._spell_numbers and (req.language == "en" or not self.multilingual)
 
     def _sot_sequence(self, language: str | None) -> list[int]:
         if not self.multilingual:
@@ -297,6 +308,7 @@ class WhisperAsr:
                 continue
             ctx = self._context(req)
             prompt = [self._prev, *ctx] if ctx else []
+            alt = [self._prev, *self._context(req, style=True)] if self._styled(req) else None
             lang = None if self.multilingual else "en"
             if self.multilingual and req.language:
                 lang = req.language.split("-")[0].lower()
@@ -307,7 +319,7 @@ class WhisperAsr:
                 if _rms_dbfs(seg) < SILENCE_DBFS:
                     continue
                 pieces.append(_Piece(i, seg, req.offset + a / SAMPLE_RATE, prompt, req.final, lang,
-                                     tuple(c.split("-")[0].lower() for c in req.languages)))
+                                     tuple(c.split("-")[0].lower() for c in req.languages), alt_prompt=alt))
         if pieces:
             self._run(pieces)
         results: list[AsrResult] = []
@@ -348,11 +360,36 @@ class WhisperAsr:
         runaway = [k for k, p in enumerate(pieces) if self._is_runaway(p)]
         if runaway:
             self._decode(pieces, runaway, encoded, retry=True)
+        self._retry_cut_short(pieces, encoded)
         for p in pieces:
             p.seq = _collapse_repeats(p.seq)
         self._align(pieces, encoded)
         for p in pieces:
             self._apply_guards(p)
+
+    def _cut_short(self, p: _Piece) -> bool:
+        """Far fewer tokens than the loud audio holds: the decoder ended the text early (it can,
+        where it meant to write a digit it may not, or when a prompt misleads it)."""
+        loud_s = float(_loud_frames(p.audio).sum()) / 50.0
+        return loud_s >= CUT_SHORT_MIN_S and len(p.seq) < CUT_SHORT_TOKENS_PER_S * loud_s
+
+    def _retry_cut_short(self, pieces: list[_Piece], encoded: np.ndarray) -> None:
+        """Decode a cut-short piece again, prompted in the number style, and keep whichever
+        text is longer and not a runaway."""
+        short = [k for k, p in enumerate(pieces) if p.alt_prompt is not None and self._cut_short(p)]
+        if not short:
+            return
+        before = {k: (pieces[k].seq, pieces[k].score, pieces[k].no_speech, pieces[k].prompt) for k in short}
+        for k in short:
+            p = pieces[k]
+            assert p.alt_prompt is not None
+            p.prompt, p.alt_prompt = p.alt_prompt, p.prompt
+        self._decode(pieces, short, encoded, retry=False)
+        for k in short:
+            p = pieces[k]
+            seq, score, no_speech, prompt = before[k]
+            if len(p.seq) <= len(seq) or self._is_runaway(p):
+                p.seq, p.score, p.no_speech, p.prompt = seq, score, no_speech, prompt
 
     def _budget(self, p: _Piece) -> int:
         return min(MAX_NEW_TOKENS, int(TOKENS_BASE + TOKENS_PER_S * p.audio.shape[0] / SAMPLE_RATE))
