@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from turnscribe.engines.base import (
+    SAMPLE_RATE,
     AsrEngine,
     AsrRequest,
     TurnEngine,
@@ -391,3 +392,32 @@ def test_registry_load_engines() -> None:
     assert isinstance(engines.asr, AsrEngine)
     assert isinstance(engines.turn, TurnEngine)
     assert set(engines.names) == {"vad", "asr", "turn"}
+
+
+@pytest.fixture(scope="module")
+def base_asr():
+    from turnscribe.engines.model_files import whisper_base_dir
+    from turnscribe.engines.whisper_asr import WhisperAsr
+
+    return WhisperAsr(whisper_base_dir())
+
+
+@pytest.mark.model
+def test_numbers_come_out_as_words(base_asr, shared: Path) -> None:
+    """Flux's default form: the decoder is kept off digit tokens, so a menu of numbers is spelled."""
+    audio = load(shared / "data/wer/clean/ast_conf-adminmenu.wav")
+    (res,) = base_asr.transcribe([AsrRequest(audio=audio, final=True, language="en")])
+    text = res.text.lower()
+    assert not any(c.isdigit() for c in text), text
+    assert "press one" in text and "seven or nine" in text, text
+
+
+@pytest.mark.model
+def test_a_decode_cut_short_is_retried(asr, shared: Path) -> None:
+    """Kept off a digit, tiny.en ends this menu after its first sentence ("... yourself." where
+    it meant "4"); the retry, prompted with spelled numbers, goes on."""
+    audio = load(shared / "data/wer/clean/ast_conf-usermenu.wav")[: int(9.9 * SAMPLE_RATE)]
+    (res,) = asr.transcribe([AsrRequest(audio=audio, final=False, language="en")])
+    text = res.text.lower()
+    assert "four or six" in text and "conference volume" in text, text
+    assert not any(c.isdigit() for c in text)

@@ -460,3 +460,13 @@ def test_the_stream_learns_its_speakers_pauses():
     assert len(last) == 2 and last[0] == pytest.approx(0.3, abs=0.07) and last[1] == pytest.approx(0.9, abs=0.07)
     early = [c for t, c in s.trace if t < 0.5 + 1.0 + 0.3]
     assert early and all(c.recent_pauses == () for c in early), "only pauses already resumed from count"
+
+
+def test_start_of_turn_holds_back_a_word_still_being_said():
+    """While the speaker goes on, a word that ends at the decoded audio's edge may be cut off
+    ("Too deep?" for "To decrease"): StartOfTurn shows only words that end well before it."""
+    events, _ = run(pcm16(quiet(0.5), tone(2.0), quiet(2.0)), p=params(eot_threshold=1.0, eot_timeout_ms=60000),
+                    script="to decrease the audio volume now.")
+    start = next(e for e in turninfos(events) if e.event is TurnEvent.START_OF_TURN)
+    assert start.words, "the turn still starts with words"
+    assert all(w.end <= start.audio_window_end - TEST_POLICY.start_holdback_s + 1e-9 for w in start.words)
