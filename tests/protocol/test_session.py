@@ -465,8 +465,10 @@ def test_the_stream_learns_its_speakers_pauses():
 def test_start_of_turn_holds_back_a_word_still_being_said():
     """While the speaker goes on, a word that ends at the decoded audio's edge may be cut off
     ("Too deep?" for "To decrease"): StartOfTurn shows only words that end well before it."""
+    # 0.23 s per scripted word: the first attempt (0.46 s of speech) ends on a word's last frame
     events, _ = run(pcm16(quiet(0.5), tone(2.0), quiet(2.0)), p=params(eot_threshold=1.0, eot_timeout_ms=60000),
-                    script="to decrease the audio volume now.")
+                    engines=fake_engines("to decrease the audio volume now.", seconds_per_word=0.23))
     start = next(e for e in turninfos(events) if e.event is TurnEvent.START_OF_TURN)
+    assert [w.text for w in start.words] == ["to"], "'decrease' ended at the audio's edge: held back"
     assert start.words, "the turn still starts with words"
     assert all(w.end <= start.audio_window_end - TEST_POLICY.start_holdback_s + 1e-9 for w in start.words)
