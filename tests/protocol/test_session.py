@@ -464,7 +464,8 @@ def test_the_stream_learns_its_speakers_pauses():
 
 def test_start_of_turn_holds_back_a_word_still_being_said():
     """While the speaker goes on, a word that ends at the decoded audio's edge may be cut off
-    ("Too deep?" for "To decrease"): StartOfTurn shows only words that end well before it."""
+    ("Too deep?" for "To decrease"): StartOfTurn leaves it out when other words remain, and is
+    not delayed for it when none do."""
     # 0.23 s per scripted word: the first attempt (0.46 s of speech) ends on a word's last frame
     events, _ = run(pcm16(quiet(0.5), tone(2.0), quiet(2.0)), p=params(eot_threshold=1.0, eot_timeout_ms=60000),
                     engines=fake_engines("to decrease the audio volume now.", seconds_per_word=0.23))
@@ -472,3 +473,8 @@ def test_start_of_turn_holds_back_a_word_still_being_said():
     assert [w.text for w in start.words] == ["to"], "'decrease' ended at the audio's edge: held back"
     assert start.words, "the turn still starts with words"
     assert all(w.end <= start.audio_window_end - TEST_POLICY.start_holdback_s + 1e-9 for w in start.words)
+    # 0.46 s per word: the first attempt has one word, at the edge; the turn starts with it
+    events, _ = run(pcm16(quiet(0.5), tone(2.0), quiet(2.0)), p=params(eot_threshold=1.0, eot_timeout_ms=60000),
+                    engines=fake_engines("to decrease the audio volume now.", seconds_per_word=0.46))
+    start = next(e for e in turninfos(events) if e.event is TurnEvent.START_OF_TURN)
+    assert [w.text for w in start.words] == ["to"] and start.audio_window_end <= 0.96 + 1e-9

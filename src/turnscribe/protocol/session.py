@@ -86,7 +86,7 @@ class TurnPolicy:
     tail_max_s: float = 0.25       # ... this soon after speech is the speech's tail (a weak "s", a breath)
     preroll_s: float = 0.3         # audio kept before the detected speech onset for ASR
     min_speech_s: float = 0.064    # speech needed before an ASR attempt to start a turn
-    start_holdback_s: float = 0.2  # while speech goes on, StartOfTurn shows only words ending this far back
+    start_holdback_s: float = 0.2  # while speech goes on, StartOfTurn leaves out words ending closer to the edge
     pause_min_s: float = 0.096     # silence that makes a pause: transcript refreshed, ends considered
     partial_every_s: float = 0.48  # transcript refresh period while the user is speaking
     partial_slack_s: float = 0.24  # a live partial is applied this long after it was asked for
@@ -515,8 +515,10 @@ class Session:
         words = yield from self._decode(final=False)
         if act.silence() >= self.policy.pause_min_s:
             self._start_pending = False  # the attempt covered the whole utterance
-        else:  # still speaking: a word that ends at the audio's edge may be cut ("Too deep?" for "To decrease")
-            words = tuple(w for w in words if w.end <= act.now - self.policy.start_holdback_s)
+        else:  # still speaking: a word that ends at the audio's edge may be cut ("Too deep?" for
+            # "To decrease"); it is left out when others remain (StartOfTurn is not delayed for it)
+            whole = tuple(w for w in words if w.end <= act.now - self.policy.start_holdback_s)
+            words = whole or words
         if not words:
             self.transcriber.transcript = None
             if act.silence() > 1.0:  # a cough or a noise burst: forget it
