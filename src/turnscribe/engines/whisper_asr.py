@@ -376,7 +376,8 @@ class WhisperAsr:
     def _retry_cut_short(self, pieces: list[_Piece], encoded: np.ndarray) -> None:
         """Decode a cut-short piece again, prompted in the number style, and keep whichever
         text is longer and not a runaway."""
-        short = [k for k, p in enumerate(pieces) if p.alt_prompt is not None and self._cut_short(p)]
+        # an empty decode is the no-speech guard's to judge: noise prompted so only echoes the prompt
+        short = [k for k, p in enumerate(pieces) if p.alt_prompt is not None and p.seq and self._cut_short(p)]
         if not short:
             return
         before = {k: (pieces[k].seq, pieces[k].score, pieces[k].no_speech, pieces[k].prompt) for k in short}
@@ -388,7 +389,8 @@ class WhisperAsr:
         for k in short:
             p = pieces[k]
             seq, score, no_speech, prompt = before[k]
-            if len(p.seq) <= len(seq) or self._is_runaway(p):
+            echo = _norm_phrase(NUMBER_STYLE_PROMPT) in _norm_phrase(self.tokenizer.decode(p.seq))
+            if len(p.seq) <= len(seq) or self._is_runaway(p) or echo:
                 p.seq, p.score, p.no_speech, p.prompt = seq, score, no_speech, prompt
 
     def _budget(self, p: _Piece) -> int:
