@@ -270,20 +270,20 @@ class WhisperAsr:
     def _encode_text(self, text: str) -> list[int]:
         return [i for i in self.tokenizer.encode(text, add_special_tokens=False).ids if i < self._eot]
 
-    def _context(self, req: AsrRequest, *, style: bool = False) -> list[int]:
+    def _prompt_tokens(self, req: AsrRequest) -> tuple[list[int], list[int]]:
+        """(keyterm tokens, turn-so-far tokens) of a request's previous text."""
+        terms = ", ".join(k.strip() for k in req.keyterms if k.strip())
+        kt = self._encode_text(" " + terms)[:MAX_KEYTERM_TOKENS] if terms else []
+        pr = self._encode_text(" " + req.prompt.strip()) if req.prompt.strip() else []
+        return kt, pr
+
+    @staticmethod
+    def _context(kt: list[int], pr: list[int]) -> list[int]:
         """Previous-text tokens: keyterms, then the turn so far (nearest the audio).
 
         Lengths above PROMPT_BUCKET are rounded down to a multiple of it (few prompt shapes, so
         requests batch together), dropping the oldest prompt tokens first, then the first keyterms.
         """
-        terms = ", ".join(k.strip() for k in req.keyterms if k.strip())
-        kt = self._encode_text(" " + terms)[:MAX_KEYTERM_TOKENS] if terms else []
-        pr = self._encode_text(" " + req.prompt.strip()) if req.prompt.strip() else []
-        if style:
-            # Kept off digits, the decoder can end the text where it meant to write one; earlier
-            # text with numbers spelled out keeps it writing words instead (oldest: dropped first).
-            # Only for a retry: as a standing prompt it leaks ("Two, three," for "To decrease").
-            pr = self._style + pr
         n = len(kt) + len(pr)
         keep = n if n <= PROMPT_BUCKET else min(n, MAX_PROMPT_TOKENS) // PROMPT_BUCKET * PROMPT_BUCKET
         drop_pr = min(len(pr), n - keep)
@@ -306,9 +306,14 @@ class WhisperAsr:
             audio = np.asarray(req.audio, dtype=np.float32).reshape(-1)
             if audio.size == 0 or _rms_dbfs(audio) < SILENCE_DBFS:
                 continue
-            ctx = self._context(req)
+            kt, pr = self._prompt_tokens(req)
+            ctx = self._context(kt, pr)
             prompt = [self._prev, *ctx] if ctx else []
-            alt = [self._prev, *self._context(req, style=True)] if self._styled(req) else None
+            # Kept off digits, the decoder can end the text where it meant to write one; earlier
+            # text with numbers spelled out keeps it writing words instead (oldest: dropped first).
+            # Only for a retry (_retry_cut_short): as a standing prompt it leaks ("Two, three," for
+            # "To decrease").
+            alt = [self._prev, *self._context(kt, self._style + pr)] if self._styled(req) else None
             lang = None if self.multilingual else "en"
             if self.multilingual and req.language:
                 lang = req.language.split("-")[0].lower()

@@ -420,10 +420,21 @@ def selection_score(tracks: Sequence[Track]) -> float:
     return float(lat / 0.45 + cut / 0.10)
 
 
-def cv_models(clips: Sequence[Rec], key: Callable[[Rec], str]) -> dict[str, EotModel]:
-    """Per fold (value of ``key``), the ``candidates`` model that scores best on every other fold."""
-    cands = candidates()
-    per_cand = [[tracks_turnscribe(c, m) for c in clips] for m in cands]
+CandidateTracks = list[tuple[EotModel, list[list[Track]]]]
+
+
+def candidate_tracks(clips: Sequence[Rec]) -> CandidateTracks:
+    """Each of the ``candidates`` with its tracks of every clip (computed once for all folds)."""
+    return [(m, [tracks_turnscribe(c, m) for c in clips]) for m in candidates()]
+
+
+def cv_models(clips: Sequence[Rec], key: Callable[[Rec], str],
+              scored: CandidateTracks | None = None) -> dict[str, EotModel]:
+    """Per fold (value of ``key``), the ``candidates`` model that scores best on every other fold.
+    ``scored``: ``candidate_tracks(clips)``, when the caller has it already."""
+    scored = scored if scored is not None else candidate_tracks(clips)
+    cands = [m for m, _ in scored]
+    per_cand = [tracks for _, tracks in scored]
     out = {}
     for g in sorted({key(c) for c in clips}):
         train = [i for i, c in enumerate(clips) if key(c) != g]
@@ -451,8 +462,9 @@ def evaluate(clips: Sequence[Rec], *, default: EotModel | None = None, settings:
     def group(c: Rec) -> str:
         return str(c["group"])
 
-    models = cv_models(clips, group)
-    by_set = cv_models(clips, data_set_of)
+    scored = candidate_tracks(clips)
+    models = cv_models(clips, group, scored)
+    by_set = cv_models(clips, data_set_of, scored)
     systems: dict[str, Callable[[Rec], list[Track]]] = {
         "turnscribe_cv_speakers": lambda c: tracks_turnscribe(c, models[c["group"]]),
         "turnscribe_cv_sets": lambda c: tracks_turnscribe(c, by_set[data_set_of(c)]),

@@ -221,6 +221,7 @@ def text_features(transcript: str) -> tuple[float, ...]:
     )
 
 
+@functools.lru_cache(maxsize=4096)  # read at every decision frame of a pause, with the same words
 def text_class(transcript: str) -> str:
     """Which of ``TEXT_CLASSES`` the words so far belong to (see the module docstring). A digit
     string of a whole length ends a dictation even when Whisper wrote it as a list ("4, 1, 5, …")."""
