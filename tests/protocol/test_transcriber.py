@@ -83,3 +83,52 @@ def test_words_run_together_still_slide_at_a_sentence_end_and_far_enough():
     assert [w.text for w in tr.transcript.frozen] == said[:8]
     again = tr.request(activity_at(13.0), ListenParams(), final=False)
     assert again.offset == req.offset, "no second slide half a second later"
+
+
+def _settled(tr, spec, covers_s):
+    final = words(spec)
+    tr.took(AsrResult(words=final), covers=int(covers_s * RATE), final=True)
+    tr.transcript.update(final)
+    return final
+
+
+def test_speech_after_a_covered_pause_restarts_the_window_in_that_pause():
+    tr = Transcriber(WindowPolicy(anchor_after_s=3.0, anchor_pause_s=0.25))
+    tr.begin(0.0)
+    final = _settled(tr, "Login@0.2-0.6 incorrect.@0.6-1.2 Please@1.6-1.9 enter@1.9-2.2 your@2.2-2.5 "
+                         "number.@2.5-3.2", 3.4)
+    assert tr.anchor(3.2, 3.9)
+    assert abs(tr.transcript.window_start - 3.7) < 1e-9  # 0.2 s before the speech that resumed
+    assert [w.text for w in tr.transcript.frozen] == [w.text for w in final]
+    assert tr.transcript.prompt.endswith("your number.")
+    req = tr.request(activity_at(5.0), ListenParams(), final=False, live=True)
+    assert abs(req.offset - 3.7) < 1e-9 and abs(len(req.audio) - 1.3 * RATE) <= 1 and req.short_window
+
+
+def test_no_restart_for_short_windows_short_pauses_or_uncovered_speech():
+    for window_end, pause, covers, final in ((2.0, 0.6, 2.2, True),    # window shorter than 3 s
+                                              (3.2, 0.15, 3.4, True),   # pause too short
+                                              (3.2, 0.6, 2.0, True),    # decode stops before the pause
+                                              (3.2, 0.6, 3.4, False)):  # a partial, not final-quality
+        tr = Transcriber(WindowPolicy(anchor_after_s=3.0, anchor_pause_s=0.25))
+        tr.begin(0.0)
+        hyp = words(f"One@0.2-1.0 two@1.0-{window_end}")
+        tr.took(AsrResult(words=hyp), covers=int(covers * RATE), final=final)
+        tr.transcript.update(hyp)
+        assert not tr.anchor(window_end, window_end + pause)
+        assert tr.transcript.window_start == 0.0 and not tr.transcript.frozen
+
+
+def test_a_sentence_that_goes_on_after_the_pause_loses_the_decode_s_full_stop():
+    tr = Transcriber(WindowPolicy(anchor_after_s=3.0))
+    tr.begin(0.0)
+    _settled(tr, "Please@0.2-0.8 enter@0.8-1.5 your@1.5-3.0 account.@3.0-3.2", 3.4)
+    assert tr.anchor(3.2, 3.9)
+    later = words("number@3.9-4.4 please.@4.4-5.0")
+    tr.took(AsrResult(words=later), covers=int(5.4 * RATE), final=True)
+    tr.transcript.update(later)
+    assert tr.transcript.text == "Please enter your account number please."
+    assert " ".join(w.text for w in tr.latest_words()) == "Please enter your account number please."
+    # a new sentence keeps it
+    assert " ".join(w.text for w in tr.transcript.finalize(words("Thanks.@3.9-4.4"))) == \
+        "Please enter your account. Thanks."

@@ -120,6 +120,7 @@ class _Piece:
     language: str | None
     candidates: tuple[str, ...] = ()  # detection is restricted to these (empty: any)
     alt_prompt: list[int] | None = None  # the prompt with the number-style text (see _cut_short)
+    short: bool = False  # the request's short_window
     seq: list[int] = field(default_factory=list)  # generated text tokens
     score: float = 0.0
     no_speech: float = 0.0
@@ -324,7 +325,8 @@ class WhisperAsr:
                 if _rms_dbfs(seg) < SILENCE_DBFS:
                     continue
                 pieces.append(_Piece(i, seg, req.offset + a / SAMPLE_RATE, prompt, req.final, lang,
-                                     tuple(c.split("-")[0].lower() for c in req.languages), alt_prompt=alt))
+                                     tuple(c.split("-")[0].lower() for c in req.languages), alt_prompt=alt,
+                                     short=req.short_window))
         if pieces:
             self._run(pieces)
         results: list[AsrResult] = []
@@ -341,7 +343,7 @@ class WhisperAsr:
     def _run(self, all_pieces: list[_Piece]) -> None:
         by_window: dict[float, list[_Piece]] = {}
         for p in all_pieces:
-            by_window.setdefault(window_seconds(p.audio.shape[0] / SAMPLE_RATE), []).append(p)
+            by_window.setdefault(window_seconds(p.audio.shape[0] / SAMPLE_RATE, short=p.short), []).append(p)
         for window_s, pieces in by_window.items():
             self._run_window(pieces, window_s)
 

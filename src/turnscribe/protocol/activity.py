@@ -116,6 +116,8 @@ class SpeechActivity:
         self.gaps: deque[tuple[int, int]] = deque(maxlen=512)  # earlier non-speech runs (samples)
         # the latest pauses (s) speech resumed after: the speaker's own pause lengths
         self.resumed_pauses: deque[float] = deque(maxlen=PATIENCE_RECENT)
+        # the latest pause speech resumed after: (end of the speech before it, onset after it), s
+        self.resumed_after: tuple[float, float] | None = None
 
     # ------------------------------------------------------------------ clocks
 
@@ -193,6 +195,8 @@ class SpeechActivity:
                 self._gap_start = None
             if self.last_speech >= 0 and PATIENCE_PAUSE_S[0] <= t0 - self.last_speech <= PATIENCE_PAUSE_S[1]:
                 self.resumed_pauses.append(round(t0 - self.last_speech, 3))
+            if self.last_speech >= 0 and t0 > self.last_speech:
+                self.resumed_after = (self.last_speech, t0)
             if not turn_active and (self.speech_onset is None or t0 - self.last_speech > 0.3):
                 self.speech_onset, self.speech_run = t0, 0.0
             self.speech_run += c / SAMPLE_RATE

@@ -94,6 +94,8 @@ class TurnPolicy:
     acoustic_gap_s: float = 0.15   # earlier pauses of the turn are shortened to this for Smart Turn
     max_window_s: float = 12.0     # ASR window length before it slides (long turns)
     keep_after_slide_s: float = 6.0
+    anchor_after_s: float = 3.0    # a window this long restarts at a covered pause (transcriber.py) ...
+    anchor_pause_s: float = 0.25   # ... of at least this length
     pause_slack_s: float = 0.16    # the pause's final-quality decode is applied this long into the pause
     # ... and dropped if the speaker goes on before then: off, since the decode has nearly always run
     # by then (bench load, 8 streams: 2 of ~300 dropped) and its words still shape later cues
@@ -107,7 +109,8 @@ class TurnPolicy:
                               acoustic_gap_s=self.acoustic_gap_s, history_s=self.history_s)
 
     def window(self) -> WindowPolicy:
-        return WindowPolicy(max_window_s=self.max_window_s, keep_after_slide_s=self.keep_after_slide_s)
+        return WindowPolicy(max_window_s=self.max_window_s, keep_after_slide_s=self.keep_after_slide_s,
+                            anchor_after_s=self.anchor_after_s, anchor_pause_s=self.anchor_pause_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,6 +457,9 @@ class Session:
                 self._abandon(self._pause.seq)
                 self._pause = None
             self._drop_acoustic()
+            resumed = self.activity.resumed_after
+            if resumed is not None and self.machine.state is TurnState.ONGOING and self._pause is None:
+                self.transcriber.anchor(*resumed)
             self._new_speech = True
             self._start_pending = True
             self._pause_decoded = False
@@ -500,7 +506,8 @@ class Session:
     def _ask_partial(self) -> None:
         self._new_speech = False
         covers = self.activity.clock
-        seq = self._issue(self.transcriber.request(self.activity, self.params, final=False), urgent=False)
+        seq = self._issue(self.transcriber.request(self.activity, self.params, final=False, live=True),
+                          urgent=False)
         self._partial = _Partial(seq, covers, covers + int(self.policy.partial_slack_s * SAMPLE_RATE))
 
     def _maybe_start(self) -> Generator[int, None, TurnEvent]:

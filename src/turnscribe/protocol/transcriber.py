@@ -19,16 +19,24 @@ from dataclasses import dataclass
 from turnscribe.engines.base import SAMPLE_RATE, AsrRequest, AsrResult, Word
 from turnscribe.protocol.activity import SpeechActivity
 from turnscribe.protocol.params import LANGUAGES, ListenParams
-from turnscribe.protocol.transcript import TurnTranscript, monotone
+from turnscribe.protocol.transcript import TurnTranscript, after_frozen
 
 MIN_SLIDE_GAP_S = 0.1  # a sentence end followed by at least this much silence is a phrase boundary
 SLIDE_MARGIN_S = 2.0   # a slid window is at least this much shorter than the maximum
+ANCHOR_PREROLL_S = 0.2  # an anchored window starts this long before the speech that resumed ...
+ANCHOR_CLEARANCE_S = 0.05  # ... and at least this long after the last frozen word
 
 
 @dataclass(frozen=True, slots=True)
 class WindowPolicy:
     max_window_s: float = 12.0
     keep_after_slide_s: float = 6.0
+    # A window that already holds this much audio restarts at a pause of at least anchor_pause_s
+    # that its final-quality decode covered: later decodes only transcribe the speech after it
+    # (what came before is frozen, and the decoder's prompt), so a long turn costs each decode
+    # the tokens since its last pause, not since its start. 0 turns anchoring off.
+    anchor_after_s: float = 3.0
+    anchor_pause_s: float = 0.25
 
 
 class Transcriber:
@@ -55,8 +63,10 @@ class Transcriber:
         self.hyp, self.hyp_end, self.hyp_final = (), 0, False
         self.settled, self.settled_end = (), 0.0
 
-    def request(self, activity: SpeechActivity, params: ListenParams, *, final: bool) -> AsrRequest:
-        """A decode of the turn's window up to the clock (sliding the window first if long)."""
+    def request(self, activity: SpeechActivity, params: ListenParams, *, final: bool,
+                live: bool = False) -> AsrRequest:
+        """A decode of the turn's window up to the clock (sliding the window first if long).
+        ``live``: a refresh of the partial transcript while the user speaks (short window)."""
         tr = self.transcript
         assert tr is not None
         if activity.now - tr.window_start > self.policy.max_window_s:
@@ -69,7 +79,7 @@ class Transcriber:
         return AsrRequest(
             audio=activity.audio(int(tr.window_start * SAMPLE_RATE)), offset=tr.window_start, final=final,
             prompt=tr.prompt, keyterms=params.keyterms, language=language,
-            languages=params.language_hints or LANGUAGES)
+            languages=params.language_hints or LANGUAGES, short_window=live)
 
     def _slide_point(self, tr: TurnTranscript, now: float) -> tuple[float, tuple[Word, ...] | None]:
         """Where a long window restarts, and the words to freeze before it. Preferably at the
@@ -95,6 +105,23 @@ class Transcriber:
             return max(wide, key=lambda g: g[1])[0], tuple(words)
         return now - keep, None
 
+    def anchor(self, pause_start: float, onset: float) -> bool:
+        """Speech resumed at ``onset`` after a pause that began at ``pause_start``: restart the
+        window in that pause when the latest decode is final-quality and covers the speech before
+        it, and the window is long enough to be worth it. True if the window moved."""
+        tr, pol = self.transcript, self.policy
+        if (tr is None or pol.anchor_after_s <= 0 or not self.hyp_final or not self.hyp
+                or onset - pause_start < pol.anchor_pause_s
+                or pause_start - tr.window_start < pol.anchor_after_s
+                or self.hyp_end < int(pause_start * SAMPLE_RATE)):
+            return False
+        at = max(self.hyp[-1].end + ANCHOR_CLEARANCE_S, onset - ANCHOR_PREROLL_S)
+        if at >= onset or any(w.end > at for w in self.hyp):
+            return False
+        tr.slide(at, self.hyp)
+        self.settled = ()
+        return tr.window_start >= at
+
     def took(self, res: AsrResult | None, *, covers: int, final: bool) -> tuple[Word, ...]:
         """Record a decode's result (None: the scheduler dropped it) as the latest hypothesis."""
         words = res.words if res is not None else ()
@@ -114,4 +141,4 @@ class Transcriber:
         re-formatted with the digits that followed, "738. 226." vs "738-226-19")."""
         tr = self.transcript
         assert tr is not None
-        return monotone((*tr.frozen, *self.hyp)) if self.hyp else tr.words
+        return after_frozen(tr.frozen, self.hyp) if self.hyp else tr.words

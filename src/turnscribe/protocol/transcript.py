@@ -39,6 +39,16 @@ def monotone(words: Sequence[Word]) -> tuple[Word, ...]:
     return tuple(out)
 
 
+def after_frozen(frozen: Sequence[Word], rest: Sequence[Word]) -> tuple[Word, ...]:
+    """``frozen`` then ``rest``. A decode that ended at a pause closes its text with a full stop;
+    when the decode after the pause goes on in lower case, the sentence went on, and the stop
+    goes ("Please enter your. agent number" -> "Please enter your agent number")."""
+    if frozen and rest and rest[0].text[:1].islower() and frozen[-1].text.endswith("."):
+        last = frozen[-1]
+        frozen = [*frozen[:-1], Word(last.text.rstrip("."), last.start, last.end, last.confidence)]
+    return monotone((*frozen, *rest))
+
+
 def join_words(words: Sequence[Word]) -> str:
     return " ".join(w.text for w in words)
 
@@ -55,7 +65,7 @@ class TurnTranscript:
 
     @property
     def words(self) -> tuple[Word, ...]:
-        return monotone((*self.frozen, *self.committed, *self.tail))
+        return after_frozen(self.frozen, (*self.committed, *self.tail))
 
     @property
     def text(self) -> str:
@@ -105,7 +115,7 @@ class TurnTranscript:
 
     def finalize(self, hyp: Sequence[Word]) -> tuple[Word, ...]:
         """The turn's final words: frozen text + the final hypothesis of the window."""
-        final = monotone((*self.frozen, *hyp))
+        final = after_frozen(self.frozen, hyp)
         self.committed, self.tail, self._prev_tail = list(hyp), [], []
         return final
 

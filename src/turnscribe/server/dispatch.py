@@ -53,7 +53,8 @@ def lane_of(req: EngineRequest) -> Hashable:
     if kind is WorkKind.ASR:
         assert isinstance(req.payload, AsrRequest)
         role = "multi" if req.multilingual else ("final" if req.payload.final else "partial")
-        return ("asr", role, window_seconds(len(req.payload.audio) / SAMPLE_RATE), req.urgent)
+        window = window_seconds(len(req.payload.audio) / SAMPLE_RATE, short=req.payload.short_window)
+        return ("asr", role, window, req.urgent)
     return (kind.value,)
 
 
