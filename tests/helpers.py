@@ -22,7 +22,7 @@ RATE = 16000
 TEST_MODEL = EotModel(continues_prior=-3.5, complete_prior=0.0, answer_prior=0.0, plain_prior=-2.0,
                       acoustic_weight=1.0, patience_floor_s=0.77, hold_patience=1.0, shape=1.0,
                       adaptive=False)
-TEST_POLICY = TurnPolicy(model=TEST_MODEL)
+TEST_POLICY = TurnPolicy(model=TEST_MODEL, pause_slack_s=0.16)  # the scripted clips are laid out for 0.16 s
 
 
 def tone(seconds: float, amp: float = 0.25, freq: float = 220.0) -> np.ndarray:

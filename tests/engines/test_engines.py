@@ -123,6 +123,29 @@ def test_strip_tags() -> None:
     assert [w.start for w in _strip_tags(words)] == [2.0, 4.0]
 
 
+def test_a_run_of_words_said_twice_in_a_row_is_a_loop() -> None:
+    from turnscribe.engines.whisper_asr import _repeats_itself
+
+    assert _repeats_itself("To reset your speaking volume, to reset your speaking volume to the default.")
+    assert _repeats_itself("Press for to remove the status of this message. Press for, to remove")
+    assert not _repeats_itself("Bye, bye, bye.")  # short runs are speech, not a loop
+    assert not _repeats_itself("Press one to mute. Press two to lock.")
+
+
+@pytest.mark.model
+def test_a_short_window_that_loops_is_decoded_in_the_long_one(shared: Path) -> None:
+    """Whisper base says this prompt twice in a 6 s window; the text that comes back is the long
+    window's, said once."""
+    from turnscribe.engines.model_files import whisper_base_dir
+    from turnscribe.engines.whisper_asr import WhisperAsr, _repeats_itself
+
+    base = WhisperAsr(whisper_base_dir())
+    audio = load(shared / "data/wer/clean/ast_tt-weasels.wav")
+    short, = base.transcribe([AsrRequest(audio, final=True, short_window=True)])
+    long, = base.transcribe([AsrRequest(audio, final=True)])
+    assert short.text == long.text and not _repeats_itself(short.text), (short.text, long.text)
+
+
 def test_collapse_repeats_and_split_points() -> None:
     from turnscribe.engines.whisper_asr import MAX_PIECE_S, _collapse_repeats, _split_points
 

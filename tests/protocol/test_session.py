@@ -309,7 +309,7 @@ def test_a_turn_right_after_a_model_end_needs_more_evidence():
 
     from turnscribe.protocol.session import TurnPolicy
 
-    policy = TurnPolicy(model=replace(TEST_MODEL, soon_after_end=-1.5))
+    policy = TurnPolicy(model=replace(TEST_MODEL, soon_after_end=-1.5), pause_slack_s=0.16)  # ends not floored by it
     def second_end_after_speech(gap_s):
         # one word per tone: each turn is the finished sentence "done."
         events, _ = run(pcm16(quiet(0.5), tone(0.8), quiet(gap_s), tone(0.8), quiet(2.5)),

@@ -34,16 +34,17 @@ WINDOW_STEP_S = 1.0    # window lengths come in classes of this step
 # a pause) keep the long window: the guards' no-speech levels were measured with it.
 PARTIAL_MIN_WINDOW_S = 4.0
 PARTIAL_TAIL_PAD_S = 1.0
+SHORT_FINAL_MIN_WINDOW_S = 6.0  # a short window of a final-quality decode
 
 
-def window_seconds(duration_s: float, *, short: bool = False) -> float:
+def window_seconds(duration_s: float, *, short: bool = False, final: bool = False) -> float:
     """The padded window audio of ``duration_s`` is decoded in: at least MIN_WINDOW_S with TAIL_PAD_S
     of trailing silence (``short``: PARTIAL_MIN_WINDOW_S and PARTIAL_TAIL_PAD_S), rounded up to a
     WINDOW_STEP_S class, capped at MAX_WINDOW_S. It depends on the request alone, so a request
     decodes the same in any batch, and requests of one class share the encoder's input shape (one
     batched encode)."""
     if short:
-        need = max(PARTIAL_MIN_WINDOW_S, duration_s + PARTIAL_TAIL_PAD_S)
+        need = max(SHORT_FINAL_MIN_WINDOW_S if final else PARTIAL_MIN_WINDOW_S, duration_s + PARTIAL_TAIL_PAD_S)
     else:
         need = max(MIN_WINDOW_S, duration_s + TAIL_PAD_S)
     return float(min(MAX_WINDOW_S, math.ceil(need / WINDOW_STEP_S - 1e-9) * WINDOW_STEP_S))

@@ -7,8 +7,11 @@ Invariants:
   results are concatenated with their own offsets).
 * Every window is zero-padded at the end to ``window_seconds(duration)``: at least 10 s with >= 1 s of
   trailing silence, rounded up to a whole second, capped at 30 s. Padding to >= 10 s with trailing silence is
-  what keeps greedy decoding out of repetition loops (models.md, pitfall 1). The class depends on the
-  request alone, so its result does not depend on which other requests share the batch.
+  what keeps greedy decoding out of repetition loops (models.md, pitfall 1). A request that asks for a
+  ``short_window`` is first decoded in a shorter one (the encoder's cost is in proportion to the
+  window); if that loops (a runaway, or a run of words said twice in a row) it is decoded again in
+  the long window. The class depends on the request alone, so its result does not depend on which
+  other requests share the batch.
 * The encoder runs once per call for the whole batch; decoding runs as one ``generate`` per prompt
   shape (CTranslate2 needs ``<|startoftranscript|>`` at the same index across a batch, so prompt
   contexts are trimmed to a few fixed lengths; requests without context all share one call).
@@ -211,6 +214,18 @@ def _trim_silence(loud: npt.NDArray[np.bool_], s: float, e: float) -> tuple[floa
     return s, e
 
 
+def _repeats_itself(text: str) -> bool:
+    """The text says a run of three words twice in a row, or any run of four words twice ("To
+    reset the volume, to reset the volume"; "Press four to remove it. Press four, to remove"): the
+    way a decoder loops on a window that ends close to speech."""
+    w = _norm_phrase(text).split()
+    for k in range(3, len(w) // 2 + 1):
+        if any(w[i:i + k] == w[i + k:i + 2 * k] for i in range(len(w) - 2 * k + 1)):
+            return True
+    grams = [tuple(w[i:i + 4]) for i in range(len(w) - 3)]
+    return len(set(grams)) < len(grams)
+
+
 def _collapse_repeats(ids: list[int]) -> list[int]:
     """Drop trailing repetitions of the same 1-4-gram beyond MAX_REPEATS copies."""
     for n in range(1, 5):
@@ -343,11 +358,22 @@ class WhisperAsr:
     def _run(self, all_pieces: list[_Piece]) -> None:
         by_window: dict[float, list[_Piece]] = {}
         for p in all_pieces:
-            by_window.setdefault(window_seconds(p.audio.shape[0] / SAMPLE_RATE, short=p.short), []).append(p)
+            by_window.setdefault(window_seconds(p.audio.shape[0] / SAMPLE_RATE, short=p.short, final=p.final), []).append(p)
+        redo: list[_Piece] = []
         for window_s, pieces in by_window.items():
+            redo += self._run_window(pieces, window_s)
+        # a short window that looped is decoded again in the long one, which keeps decoding out of
+        # loops (models.md, pitfall 1), rather than retried with guards that cost accuracy
+        by_long: dict[float, list[_Piece]] = {}
+        for p in redo:
+            p.short, p.seq, p.words = False, [], []
+            by_long.setdefault(window_seconds(p.audio.shape[0] / SAMPLE_RATE), []).append(p)
+        for window_s, pieces in by_long.items():
             self._run_window(pieces, window_s)
 
-    def _run_window(self, pieces: list[_Piece], window_s: float) -> None:
+    def _run_window(self, pieces: list[_Piece], window_s: float) -> list[_Piece]:
+        """Decode ``pieces`` in windows of ``window_s``; returns the short-window pieces that
+        looped, undecoded, for a decode in the long window."""
         n_frames = int(window_s * FRAMES_PER_SECOND)
         feats = np.stack([log_mel(p.audio, n_frames, self.n_mels) for p in pieces])
         encoded = np.concatenate([
@@ -364,6 +390,16 @@ class WhisperAsr:
                 pieces[k].language = allowed[0] if allowed else ranked[0]
 
         self._decode(pieces, list(range(len(pieces))), encoded, retry=False)
+        looped = [k for k, p in enumerate(pieces)
+                  if p.short and (self._is_runaway(p) or _repeats_itself(self.tokenizer.decode(p.seq)))]
+        if looped:
+            keep = [k for k in range(len(pieces)) if k not in set(looped)]
+            redo = [pieces[k] for k in looped]
+            pieces, encoded = [pieces[k] for k in keep], encoded[keep]
+            if not pieces:
+                return redo
+        else:
+            redo = []
         runaway = [k for k, p in enumerate(pieces) if self._is_runaway(p)]
         if runaway:
             self._decode(pieces, runaway, encoded, retry=True)
@@ -373,6 +409,7 @@ class WhisperAsr:
         self._align(pieces, encoded)
         for p in pieces:
             self._apply_guards(p)
+        return redo
 
     def _cut_short(self, p: _Piece) -> bool:
         """Far fewer tokens than the loud audio holds: the decoder ended the text early (it can,

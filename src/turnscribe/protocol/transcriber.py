@@ -35,8 +35,9 @@ class WindowPolicy:
     # that its final-quality decode covered: later decodes only transcribe the speech after it
     # (what came before is frozen, and the decoder's prompt), so a long turn costs each decode
     # the tokens since its last pause, not since its start. 0 turns anchoring off.
-    anchor_after_s: float = 3.0
+    anchor_after_s: float = 6.0
     anchor_pause_s: float = 0.25
+    short_finals: bool = False  # final-quality decodes in short windows too (engines/base.py)
 
 
 class Transcriber:
@@ -79,7 +80,8 @@ class Transcriber:
         return AsrRequest(
             audio=activity.audio(int(tr.window_start * SAMPLE_RATE)), offset=tr.window_start, final=final,
             prompt=tr.prompt, keyterms=params.keyterms, language=language,
-            languages=params.language_hints or LANGUAGES, short_window=live)
+            languages=params.language_hints or LANGUAGES,
+            short_window=live or (final and self.policy.short_finals))
 
     def _slide_point(self, tr: TurnTranscript, now: float) -> tuple[float, tuple[Word, ...] | None]:
         """Where a long window restarts, and the words to freeze before it. Preferably at the

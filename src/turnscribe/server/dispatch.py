@@ -53,7 +53,8 @@ def lane_of(req: EngineRequest) -> Hashable:
     if kind is WorkKind.ASR:
         assert isinstance(req.payload, AsrRequest)
         role = "multi" if req.multilingual else ("final" if req.payload.final else "partial")
-        window = window_seconds(len(req.payload.audio) / SAMPLE_RATE, short=req.payload.short_window)
+        window = window_seconds(len(req.payload.audio) / SAMPLE_RATE, short=req.payload.short_window,
+                                final=req.payload.final)
         return ("asr", role, window, req.urgent)
     return (kind.value,)
 
