@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 
 import pytest
@@ -273,6 +274,43 @@ def test_a_reserved_worker_takes_only_urgent_lanes() -> None:
         assert slow_done.wait(WAIT) and second_slow.wait(WAIT)
         workers = {name for lane, name in ran if lane == "stale"}
         assert workers == {"turnscribe-scheduler-1"}, workers  # worker 0 is the reserved one
+    finally:
+        release.set()
+        pool.close()
+
+
+def test_a_quick_worker_runs_short_work_while_every_other_worker_decodes() -> None:
+    """Two long decodes hold both workers; a VAD-like job still runs at once, on the quick worker,
+    and the quick worker never takes a decode."""
+    release = threading.Event()
+    ran: list[tuple[str, str]] = []
+
+    def runner(batch: Batch[int]) -> list[int]:
+        ran.append((str(batch.lane), threading.current_thread().name))
+        if batch.lane == "decode":
+            release.wait(WAIT)
+        return [job.payload for job in batch.jobs]
+
+    lanes = {"quick": LaneConfig(priority=0, max_batch=4, max_wait_s=0.0, capacity=64),
+             "decode": LaneConfig(priority=1, max_batch=1, max_wait_s=0.0, capacity=64)}
+    pool: WorkerPool[int, int] = WorkerPool(lambda k: lanes[k], runner, threads=2, reserved=1,
+                                            reserved_priority=1, quick=1, quick_priority=0)
+    try:
+        decodes = Outcomes(3)
+        for i in range(3):
+            pool.submit(job("decode", i), decodes)
+        deadline = time.monotonic() + WAIT
+        while len(ran) < 2 and time.monotonic() < deadline:  # both decode workers busy
+            time.sleep(0.005)
+        quick_done = threading.Event()
+        pool.submit(job("quick", 9), lambda j, o: quick_done.set())
+        assert quick_done.wait(WAIT), "the short job waited behind the decodes"
+        assert len(decodes.calls) == 0
+        release.set()
+        assert decodes.all_in.wait(WAIT)
+        assert {name for lane, name in ran if lane == "decode"} <= {"turnscribe-scheduler-0",
+                                                                    "turnscribe-scheduler-1"}
+        assert [name for lane, name in ran if lane == "quick"] == ["turnscribe-scheduler-2"]
     finally:
         release.set()
         pool.close()

@@ -57,13 +57,20 @@ class WorkerPool(Generic[P, R]):
         on_batch: Callable[[Batch[P], float], None] | None = None,
         reserved: int = 0,
         reserved_priority: int = 0,
+        quick: int = 0,
+        quick_priority: int = 0,
     ) -> None:
         """``reserved`` of the ``threads`` workers only take lanes of priority <= ``reserved_priority``:
-        urgent work always finds a worker that is not busy with best-effort work."""
+        urgent work always finds a worker that is not busy with best-effort work. ``quick`` more
+        workers (beyond ``threads``) only take lanes of priority <= ``quick_priority``: short,
+        frequent work (a VAD step, a turn score) never queues behind a long decode, whichever
+        workers those hold."""
         if threads < 1:
             raise ValueError("threads must be at least 1")
         if not 0 <= reserved < threads:
             raise ValueError("reserved workers must leave at least one general worker")
+        if quick < 0:
+            raise ValueError("quick workers must not be negative")
         self._batcher: Batcher[P] = Batcher(lanes, clock=clock)
         self._runner = runner
         self._clock = clock
@@ -71,10 +78,10 @@ class WorkerPool(Generic[P, R]):
         self._cond = threading.Condition()
         self._done: dict[Job[P], Done[P, R]] = {}
         self._closed = False
+        limits = [reserved_priority if i < reserved else None for i in range(threads)] + [quick_priority] * quick
         self._workers = [
-            threading.Thread(target=self._work, args=(reserved_priority if i < reserved else None,),
-                             name=f"turnscribe-scheduler-{i}", daemon=True)
-            for i in range(threads)
+            threading.Thread(target=self._work, args=(limit,), name=f"turnscribe-scheduler-{i}", daemon=True)
+            for i, limit in enumerate(limits)
         ]
         for worker in self._workers:
             worker.start()
