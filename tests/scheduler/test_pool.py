@@ -316,6 +316,36 @@ def test_a_quick_worker_runs_short_work_while_every_other_worker_decodes() -> No
         pool.close()
 
 
+def test_best_effort_work_waits_while_an_urgent_decode_runs() -> None:
+    release = threading.Event()
+    order: list[str] = []
+
+    def runner(batch: Batch[int]) -> list[int]:
+        order.append(str(batch.lane))
+        if batch.lane == "decode":
+            release.wait(WAIT)
+        return [job.payload for job in batch.jobs]
+
+    lanes = {"decode": LaneConfig(priority=1, max_batch=1, max_wait_s=0.0, capacity=64),
+             "partial": LaneConfig(priority=3, max_batch=1, max_wait_s=0.0, capacity=64)}
+    pool: WorkerPool[int, int] = WorkerPool(lambda k: lanes[k], runner, threads=2, reserved=1,
+                                            reserved_priority=1, best_effort_alone=True)
+    try:
+        decoded, partial = threading.Event(), threading.Event()
+        pool.submit(job("decode", 1), lambda j, o: decoded.set())
+        deadline = time.monotonic() + WAIT
+        while not order and time.monotonic() < deadline:
+            time.sleep(0.005)
+        pool.submit(job("partial", 2), lambda j, o: partial.set())
+        assert not partial.wait(0.2), "a partial ran beside the urgent decode"
+        release.set()
+        assert decoded.wait(WAIT) and partial.wait(WAIT), "the partial runs once the decode is done"
+        assert order == ["decode", "partial"]
+    finally:
+        release.set()
+        pool.close()
+
+
 def test_reserved_workers_must_leave_a_general_one() -> None:
     with pytest.raises(ValueError):
         WorkerPool(lane_config, double, threads=1, reserved=1)

@@ -124,6 +124,9 @@ class Batcher(Generic[P]):
             self._by_key[job.supersede_key] = job
         self._size += 1
 
+    def priority_of(self, lane: Hashable) -> int:
+        return self._lane(lane).config.priority
+
     def next_batch(self, *, max_priority: int | None = None) -> Batch[P] | None:
         """The most urgent ready batch, among lanes of priority <= ``max_priority`` if given
         (a worker reserved for urgent work); stale droppable jobs of every lane are shed first."""

@@ -12,6 +12,9 @@ The invariants this module owns:
   a worker that takes a batch while work remains wakes another, so a queued job never waits on a sleeping
   worker that has a stale deadline. With a fake clock, time passing is invisible to the waits: call
   ``kick()`` after advancing it.
+* Workers may be limited to lanes up to a priority (reserved and quick workers), and best-effort lanes
+  may be held back while an urgent batch runs (``best_effort_alone``); stale best-effort jobs are still
+  shed on time, since every wait honours every lane's expiry.
 * A failing runner or callback never kills a worker: runner errors go to that batch's jobs, callback errors
   are logged.
 """
@@ -59,6 +62,7 @@ class WorkerPool(Generic[P, R]):
         reserved_priority: int = 0,
         quick: int = 0,
         quick_priority: int = 0,
+        best_effort_alone: bool = False,
     ) -> None:
         """``reserved`` of the ``threads`` workers only take lanes of priority <= ``reserved_priority``:
         urgent work always finds a worker that is not busy with best-effort work. ``quick`` more
@@ -78,6 +82,10 @@ class WorkerPool(Generic[P, R]):
         self._cond = threading.Condition()
         self._done: dict[Job[P], Done[P, R]] = {}
         self._closed = False
+        self._reserved_priority = reserved_priority
+        self._best_effort_alone = best_effort_alone
+        self._urgent_running = 0
+        self._quick_priority = quick_priority if quick else None
         limits = [reserved_priority if i < reserved else None for i in range(threads)] + [quick_priority] * quick
         self._workers = [
             threading.Thread(target=self._work, args=(limit,), name=f"turnscribe-scheduler-{i}", daemon=True)
@@ -143,18 +151,32 @@ class WorkerPool(Generic[P, R]):
                 while True:
                     if self._closed:
                         return
-                    batch = self._batcher.next_batch(max_priority=max_priority)
+                    limit = max_priority
+                    if limit is None and self._best_effort_alone and self._urgent_running:
+                        limit = self._reserved_priority
+                    batch = self._batcher.next_batch(max_priority=limit)
                     dropped = self._take_dropped()
                     if batch is not None or dropped:
                         break
-                    deadline = self._batcher.next_deadline(max_priority=max_priority)
+                    deadline = self._batcher.next_deadline(max_priority=limit)
                     self._cond.wait(None if deadline is None else max(0.0, deadline - self._clock()))
                 callbacks = [self._done.pop(job) for job in batch.jobs] if batch is not None else []
+                # a decode holding a core (quick work is too short to count)
+                priority = self._batcher.priority_of(batch.lane) if batch is not None else None
+                heavy = (priority is not None and priority <= self._reserved_priority
+                         and not (self._quick_priority is not None and priority <= self._quick_priority))
+                self._urgent_running += heavy
                 if batch is not None and len(self._batcher):
                     self._cond.notify_all()
             self._deliver(dropped)
             if batch is not None:
-                self._run(batch, callbacks)
+                try:
+                    self._run(batch, callbacks)
+                finally:
+                    if heavy:
+                        with self._cond:
+                            self._urgent_running -= 1
+                            self._cond.notify_all()  # best-effort work may start now
 
     def _run(self, batch: Batch[P], callbacks: list[Done[P, R]]) -> None:
         started = time.perf_counter()

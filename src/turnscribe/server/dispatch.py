@@ -14,8 +14,12 @@ live partials                        3         8          20 ms       shed when 
 ===================================  ========  =========  ==========  =====================
 
 Workers: one takes only urgent lanes (priority <= 1), one takes anything, and one more takes only
-VAD and Smart Turn, so those few-millisecond steps never wait behind a 0.2 s Whisper decode
-(with both cores decoding, bench load at 8 streams: EndOfTurn lag p95 0.48 -> 0.12 s).
+VAD and Smart Turn, so those few-millisecond steps never wait behind a 0.2 s Whisper decode. A
+partial starts only while no urgent decode runs (``best_effort_alone``): on two cores a partial
+beside a decision's decode would take half its core. Measured with ``bench load`` (40 s per
+stream, continuous speech, 8 / 10 / 12 streams), Update lag p95: without the quick worker
+0.61 / 1.44 / 3.15 s; with it 0.34 / 0.51 / 1.18 s; partials alone 0.19 / 0.34 / 0.70 s (with ~10 %
+more partials shed).
 
 Partials are best-effort: a newer partial of the same stream replaces a queued older one, and a
 partial that waited longer than ``PARTIAL_MAX_AGE_S`` is shed (the session then simply keeps its
@@ -95,7 +99,7 @@ class BatchedWork:
         self._pool: WorkerPool[EngineRequest, EngineResult] = WorkerPool(
             lane_config, self._run, threads=threads, on_batch=self._observe,
             reserved=1 if threads > 1 else 0, reserved_priority=URGENT_PRIORITY,
-            quick=1, quick_priority=QUICK_PRIORITY)
+            quick=1, quick_priority=QUICK_PRIORITY, best_effort_alone=True)
 
     def _run(self, batch: Batch[EngineRequest]) -> Sequence[EngineResult]:
         return run_requests(self._engines, [j.payload for j in batch.jobs])
