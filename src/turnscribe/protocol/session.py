@@ -405,12 +405,13 @@ class Session:
         self.transcriber.transcript.update(words)
 
     def _prefetch_final(self) -> None:
-        """The pause starts after a live partial already covered the speech: the decisions go
-        on reading that partial, while the final-quality decode an end would report is computed
-        ahead, so the EndOfTurn never waits for it."""
+        """The pause starts after a live partial already covered the speech: the decisions read
+        that partial, while the final-quality decode an end would report is computed ahead. As
+        with the pause's own decode, no end is decided before ``pause_slack_s`` into the pause,
+        so the EndOfTurn does not wait for that decode's compute."""
         covers = self.activity.clock
         seq = self._issue(self.transcriber.request(self.activity, self.params, final=True))
-        self._prefetch = _Partial(seq, covers, covers)
+        self._prefetch = _Partial(seq, covers, covers + int(self.policy.pause_slack_s * SAMPLE_RATE))
 
     # ------------------------------------------------------------------ the step
 
@@ -599,6 +600,8 @@ class Session:
             yield from self._settle_pause()  # due at once when pause_slack_s is 0
             if self._pause is not None:
                 return  # no end is decided before the pause's words are in (nor its acoustic answer)
+        if self._prefetch is not None and self.activity.clock < self._prefetch.due:
+            return  # nor before the final-quality words an end reports are due (else the end waits for them)
         if self._acoustic is not None:
             seq, reached = self._acoustic
             self._acoustic = None
