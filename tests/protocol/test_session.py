@@ -478,3 +478,35 @@ def test_start_of_turn_holds_back_a_word_still_being_said():
                     engines=fake_engines("to decrease the audio volume now.", seconds_per_word=0.46))
     start = next(e for e in turninfos(events) if e.event is TurnEvent.START_OF_TURN)
     assert [w.text for w in start.words] == ["to"] and start.audio_window_end <= 0.96 + 1e-9
+
+
+def test_a_live_partial_is_waited_for_only_at_its_due_time_later_on_multi():
+    """Holding back the first live partial, the stream goes on until the partial is due: 240 ms
+    after it was asked for, 400 ms on flux-general-multi (Whisper base decodes its partials)."""
+    from turnscribe.engines.base import AsrRequest
+    from turnscribe.engines.inline import run_requests
+    from turnscribe.protocol.params import ListenParams
+    from turnscribe.protocol.session import Session as Core
+
+    def stalled_at(p):
+        engines = fake_engines("hello there how are you and more words here.")
+        s = Core(p, vad_state=engines.vad.new_state(), vad_chunk=engines.vad.chunk_samples, policy=TEST_POLICY)
+        s.receive_audio(pcm16(quiet(0.5), tone(4.0)))
+        asked = None
+        for _ in range(10_000):
+            work = s.pending_work()
+            if not work:
+                break
+            for req in work:
+                live = isinstance(req.payload, AsrRequest) and req.payload.short_window
+                if live and asked is None:
+                    asked = req.payload.offset + len(req.payload.audio) / 16000
+                    continue  # never answered
+                s.deliver(run_requests(engines, [req])[0])
+        assert asked is not None, "a live partial was asked for"
+        return s.now - asked
+
+    en = stalled_at(params())
+    multi = stalled_at(ListenParams(model="flux-general-multi"))
+    assert abs(en - TEST_POLICY.partial_slack_s) < 0.09, en
+    assert abs(multi - TEST_POLICY.multi_partial_slack_s) < 0.09, multi

@@ -89,7 +89,8 @@ class TurnPolicy:
     start_holdback_s: float = 0.2  # while speech goes on, StartOfTurn leaves out words ending closer to the edge
     pause_min_s: float = 0.096     # silence that makes a pause: transcript refreshed, ends considered
     partial_every_s: float = 0.48  # transcript refresh period while the user is speaking
-    partial_slack_s: float = 0.24  # a live partial is applied this long after it was asked for
+    partial_slack_s: float = 0.24  # a live partial is applied this long after it was asked for ...
+    multi_partial_slack_s: float = 0.4  # ... on flux-general-multi, whose partials Whisper base decodes
     acoustic_at_s: tuple[float, ...] = (0.096,)  # pause lengths at which Smart Turn is asked
     acoustic_gap_s: float = 0.15   # earlier pauses of the turn are shortened to this for Smart Turn
     max_window_s: float = 12.0     # ASR window length before it slides (long turns)
@@ -513,7 +514,8 @@ class Session:
         covers = self.activity.clock
         seq = self._issue(self.transcriber.request(self.activity, self.params, final=False, live=True),
                           urgent=False)
-        self._partial = _Partial(seq, covers, covers + int(self.policy.partial_slack_s * SAMPLE_RATE))
+        slack = self.policy.multi_partial_slack_s if self.params.multilingual else self.policy.partial_slack_s
+        self._partial = _Partial(seq, covers, covers + int(slack * SAMPLE_RATE))
 
     def _maybe_start(self) -> Generator[int, None, TurnEvent]:
         act = self.activity
