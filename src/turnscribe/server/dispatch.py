@@ -9,7 +9,7 @@ lane                                 priority  max batch  max wait    under load
 VAD (every frame's speech decision)  0         64         0           never dropped
 Smart Turn                           0         16         3 ms        never dropped
 decodes a decision needs             1         8          5 ms        never dropped
-live partials                        3         8          20 ms       shed when stale,
+live partials                        3         4          20 ms       shed when stale,
                                                                       superseded by newer
 ===================================  ========  =========  ==========  =====================
 
@@ -19,7 +19,7 @@ partial starts only while no urgent decode runs (``best_effort_alone``): on two 
 beside a decision's decode would take half its core. Measured with ``bench load`` (40 s per
 stream, continuous speech, 8 / 10 / 12 streams), Update lag p95: without the quick worker
 0.61 / 1.44 / 3.15 s; with it 0.34 / 0.51 / 1.18 s; partials alone 0.19 / 0.34 / 0.70 s (with ~10 %
-more partials shed).
+more partials shed); partials shed at 0.12 s and batched by at most 4, 0.10 / 0.20 / 0.39 s.
 
 Partials are best-effort: a newer partial of the same stream replaces a queued older one, and a
 partial that waited longer than ``PARTIAL_MAX_AGE_S`` is shed (the session then simply keeps its
@@ -43,7 +43,10 @@ from turnscribe.metrics import Metrics
 from turnscribe.protocol.work import EngineRequest, EngineResult, WorkKind
 from turnscribe.scheduler import Batch, Dropped, Job, LaneConfig, WorkerPool
 
-PARTIAL_MAX_AGE_S = 0.2
+# A partial is applied 240 ms after it is asked for (the session's partial_slack_s), and the stream
+# waits for it then: one that has waited this long, or a batch of more than 4 (~0.15 s of tiny.en
+# on one core), would come back late and stall the stream, so it is shed instead.
+PARTIAL_MAX_AGE_S = 0.12
 QUICK_PRIORITY = 0   # VAD and Smart Turn: a few ms each, on a worker of their own
 URGENT_PRIORITY = 1
 
@@ -77,7 +80,7 @@ def lane_config(lane: Hashable) -> LaneConfig:
         return LaneConfig(priority=QUICK_PRIORITY, max_batch=16, max_wait_s=0.003, capacity=2048)
     if lane[3]:  # a decode a decision waits for
         return LaneConfig(priority=1, max_batch=8, max_wait_s=0.005, capacity=2048)
-    return LaneConfig(priority=3, max_batch=8, max_wait_s=0.02, capacity=1024, droppable=True,
+    return LaneConfig(priority=3, max_batch=4, max_wait_s=0.02, capacity=1024, droppable=True,
                       max_age_s=PARTIAL_MAX_AGE_S)
 
 
