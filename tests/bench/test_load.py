@@ -169,7 +169,7 @@ def test_find_max_ladder() -> None:
 
 def test_step_summary_counts_everything() -> None:
     a = ClientResult(0, "continuous", audio_s=10.0, messages=40, update_lags=[0.1, 0.2, 0.3],
-                     eot_lags=[0.1], eot_total=2, close_code=1000, last_window_end=10.0)
+                     eot_lags=[0.1], eot_total=2, close_code=1000, last_window_end=10.0, word_ages=[0.3, 0.5])
     b = ClientResult(1, "multi", audio_s=4.0, messages=5, update_lags=[0.5], errors=["INTERNAL_SERVER_ERROR"],
                      close_code=1011, abnormal=True, last_window_end=1.0)
     c = ClientResult(2, "continuous", refused=503, refused_reason="too many streams")
@@ -177,6 +177,7 @@ def test_step_summary_counts_everything() -> None:
     assert s["update_lag"]["count"] == 4 and s["update_lag"]["max"] == 0.5
     assert s["update_lag"]["p50"] == pytest.approx(0.25)
     assert s["eot_lag"]["count"] == 1 and s["eot_total"] == 2
+    assert s["word_age"]["count"] == 2 and s["word_age"]["p50"] == pytest.approx(0.4)
     assert (s["errors"], s["refusals"], s["abnormal_closes"], s["messages"]) == (1, 1, 1, 45)
     assert s["error_codes"] == {"INTERNAL_SERVER_ERROR": 1}
     assert s["refusal_statuses"] == {"503": 1} and s["refusal_reasons"] == ["too many streams"]
@@ -219,8 +220,10 @@ async def _flux_like(ws: ServerConnection) -> None:
         if isinstance(msg, bytes):
             got += len(msg)
             if got % (RATE * 2 * 24 // 100) == 0:
+                end = got / (2 * RATE)  # one word, ending 0.1 s before the window's end
                 await ws.send(json.dumps({"type": "TurnInfo", "event": "Update", "sequence_id": seq,
-                                          "audio_window_end": got / (2 * RATE)}))
+                                          "audio_window_end": end,
+                                          "words": [{"word": "hi", "start": 0.0, "end": end - 0.1}]}))
                 seq += 1
         elif json.loads(msg)["type"] == "CloseStream":
             await asyncio.sleep(0.05)
@@ -251,6 +254,7 @@ def test_client_measures_lag_against_the_real_time_schedule() -> None:
     # the 20 ms frame completing a window is sent at t0 + end - 0.02: lags start just above -0.02
     assert all(-0.021 < lag < 0.1 for lag in res.update_lags[:-1])
     assert len(res.eot_lags) == 1 and 0.02 < res.eot_lags[0] < 0.3  # the server's 50 ms flush
+    assert res.word_ages == pytest.approx([0.1] * 4), "each Update's newest word ends 0.1 s before its window"
     assert res.audio_s == pytest.approx(1.44) and res.last_window_end == pytest.approx(1.44)
 
 

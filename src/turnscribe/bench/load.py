@@ -253,6 +253,9 @@ class ClientResult:
     messages: int = 0
     update_lags: list[float] = field(default_factory=list)   # after warm-up
     eot_lags: list[float] = field(default_factory=list)      # after warm-up
+    # audio_window_end - end of the newest word, per Update with words after warm-up: how stale
+    # the live transcript is (partials shed under load make it grow; pauses inside turns too)
+    word_ages: list[float] = field(default_factory=list)
     eot_total: int = 0                   # EndOfTurns incl. warm-up
     errors: list[str] = field(default_factory=list)          # Error codes (and client-side failures)
     refused: int | None = None           # HTTP status of a refused handshake
@@ -310,6 +313,9 @@ async def run_client(url: str, spec: StreamSpec, *, start_delay_s: float, warmup
                         res.update_lags.append(lag)
                         if is_eot:
                             res.eot_lags.append(lag)
+                        words = msg.get("words") or []
+                        if msg.get("event") == "Update" and words:
+                            res.word_ages.append(end - max(float(w.get("end", 0.0)) for w in words))
                 elif typ == "Error":
                     res.errors.append(str(msg.get("code", "ERROR")))
         except ConnectionClosed:
@@ -384,6 +390,7 @@ def summarize_step(streams: int, results: Sequence[ClientResult]) -> dict[str, A
         "audio_s": round(sum(r.audio_s for r in results), 3),
         "update_lag": lag_summary(upd),
         "eot_lag": lag_summary(eot),
+        "word_age": lag_summary([x for r in results for x in r.word_ages]),
         "eot_total": sum(r.eot_total for r in results),
         "errors": sum(errors.values()),
         "error_codes": dict(errors),
@@ -630,14 +637,15 @@ def _f(x: Any, nd: int = 3) -> str:
 
 
 def format_table(report: Mapping[str, Any]) -> str:
-    head = ["mode", "N", "upd p50", "upd p95", "upd max", "eot p50", "eot p95", "eot n", "err", "refused",
+    head = ["mode", "N", "upd p50", "upd p95", "upd max", "eot p50", "eot p95", "eot n", "age p50", "err", "refused",
             "abn", "msgs", "cpu/aud", "rss MB", "dRSS/str", "SLO"]
     rows = [head]
     for mode, m in report["modes"].items():
         for s in m["steps"]:
             u, e = s["update_lag"], s["eot_lag"]
             rows.append([mode, str(s["streams"]), _f(u["p50"]), _f(u["p95"]), _f(u["max"]), _f(e["p50"]),
-                         _f(e["p95"]), str(e["count"]), str(s["errors"]), str(s["refusals"]),
+                         _f(e["p95"]), str(e["count"]), _f(s.get("word_age", {}).get("p50")),
+                         str(s["errors"]), str(s["refusals"]),
                          str(s["abnormal_closes"]), str(s["messages"]), _f(s["cpu_per_audio_s"]),
                          _f(s["rss_end_mb"], 0), _f(s["rss_delta_per_stream_mb"], 1),
                          "pass" if s["pass"] else "FAIL"])
