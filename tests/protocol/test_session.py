@@ -510,3 +510,33 @@ def test_a_live_partial_is_waited_for_only_at_its_due_time_later_on_multi():
     multi = stalled_at(ListenParams(model="flux-general-multi"))
     assert abs(en - TEST_POLICY.partial_slack_s) < 0.09, en
     assert abs(multi - TEST_POLICY.multi_partial_slack_s) < 0.09, multi
+
+
+def test_a_partial_asked_when_the_words_are_stale_is_not_best_effort():
+    """Best-effort partials may all be shed under load; once the latest decode is
+    ``partial_stale_s`` old, the next one is urgent (the scheduler never drops it)."""
+    from turnscribe.engines.base import AsrRequest
+    from turnscribe.engines.inline import run_requests
+    from turnscribe.protocol.session import Session as Core
+
+    engines = fake_engines("hello there how are you and more words here and still more.")
+    s = Core(params(), vad_state=engines.vad.new_state(), vad_chunk=engines.vad.chunk_samples, policy=TEST_POLICY)
+    s.receive_audio(pcm16(quiet(0.5), tone(5.0)))
+    live = []
+    for _ in range(10_000):
+        work = s.pending_work()
+        if not work:
+            break
+        for req in work:
+            if isinstance(req.payload, AsrRequest) and req.payload.short_window:
+                live.append(req)
+                if not req.urgent:
+                    s.deliver(req.answer(None))  # shed, as under load
+                    continue
+            s.deliver(run_requests(engines, [req])[0])
+    assert live and not live[0].urgent, "partials start best-effort"
+    urgent = [r for r in live if r.urgent]
+    assert urgent, "after partial_stale_s without a decode, a partial is urgent"
+    first = urgent[0].payload
+    asked_at = first.offset + len(first.audio) / 16000
+    assert asked_at >= 0.5 + TEST_POLICY.partial_stale_s - 0.5  # the turn's first words came from its start decode

@@ -91,6 +91,9 @@ class TurnPolicy:
     partial_every_s: float = 0.48  # transcript refresh period while the user is speaking
     partial_slack_s: float = 0.24  # a live partial is applied this long after it was asked for ...
     multi_partial_slack_s: float = 0.4  # ... on flux-general-multi, whose partials Whisper base decodes
+    # a live partial asked for when the transcript's latest decode is this old is not best-effort:
+    # under load most partials are shed, and the words must not go stale for seconds
+    partial_stale_s: float = 1.5
     acoustic_at_s: tuple[float, ...] = (0.096,)  # pause lengths at which Smart Turn is asked
     acoustic_gap_s: float = 0.15   # earlier pauses of the turn are shortened to this for Smart Turn
     max_window_s: float = 12.0     # ASR window length before it slides (long turns)
@@ -512,8 +515,9 @@ class Session:
     def _ask_partial(self) -> None:
         self._new_speech = False
         covers = self.activity.clock
+        stale = self.activity.clock - self.transcriber.hyp_end >= int(self.policy.partial_stale_s * SAMPLE_RATE)
         seq = self._issue(self.transcriber.request(self.activity, self.params, final=False, live=True),
-                          urgent=False)
+                          urgent=stale)
         slack = self.policy.multi_partial_slack_s if self.params.multilingual else self.policy.partial_slack_s
         self._partial = _Partial(seq, covers, covers + int(slack * SAMPLE_RATE))
 
