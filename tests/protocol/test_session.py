@@ -369,28 +369,44 @@ def test_shorten_pauses_keeps_the_release_and_the_onset_of_each_long_pause():
     assert shorten_pauses(x, [(-50, -10)], 9).tolist() == x.tolist(), "a pause before the audio is ignored"
 
 
+def drive_core(p, audio, script, take):
+    """A sans-I/O Session fed ``audio`` at once, every engine request answered inline unless
+    ``take(session, request)`` returns True (the test holds, sheds or answers it itself).
+    Returns the session, the engines and the events."""
+    from turnscribe.engines.inline import run_requests
+    from turnscribe.protocol.session import Session as Core
+
+    engines = fake_engines(script)
+    s = Core(p, vad_state=engines.vad.new_state(), vad_chunk=engines.vad.chunk_samples, policy=TEST_POLICY)
+    s.receive_audio(audio)
+    events = []
+    for _ in range(10_000):
+        work = s.pending_work()
+        if not work:
+            break
+        for req in work:
+            if not take(s, req):
+                s.deliver(run_requests(engines, [req])[0])
+        events += s.events_to_send()
+    return s, engines, events
+
+
 def test_the_pause_decode_does_not_hold_updates_and_ends_wait_for_it():
     """The final-quality decode a pause starts is applied ``pause_slack_s`` into the pause: while
     it is computed the stream's Updates go on, no end is decided before it is in, and the events
     are the same as when every answer comes back at once."""
     from turnscribe.engines.base import AsrRequest
     from turnscribe.engines.inline import run_requests
-    from turnscribe.protocol.session import Session as Core
 
-    engines = fake_engines("hello there how are you.")
-    s = Core(params(), vad_state=engines.vad.new_state(), vad_chunk=engines.vad.chunk_samples, policy=TEST_POLICY)
-    s.receive_audio(pcm16(*TURN))
-    held, events = [], []
-    for _ in range(10_000):
-        work = s.pending_work()
-        if not work:
-            break
-        for req in work:
-            if isinstance(req.payload, AsrRequest) and req.payload.final:
-                held.append(req)
-            else:
-                s.deliver(run_requests(engines, [req])[0])
-        events += s.events_to_send()
+    held = []
+
+    def hold_finals(_s, req):
+        final = isinstance(req.payload, AsrRequest) and req.payload.final
+        if final:
+            held.append(req)
+        return final
+
+    s, engines, events = drive_core(params(), pcm16(*TURN), "hello there how are you.", hold_finals)
     assert held, "the pause asked for a final-quality decode"
     infos = turninfos(events)
     assert all(e.event is not TurnEvent.END_OF_TURN for e in infos)
@@ -484,27 +500,21 @@ def test_a_live_partial_is_waited_for_only_at_its_due_time_later_on_multi():
     """Holding back the first live partial, the stream goes on until the partial is due: 240 ms
     after it was asked for, 400 ms on flux-general-multi (Whisper base decodes its partials)."""
     from turnscribe.engines.base import AsrRequest
-    from turnscribe.engines.inline import run_requests
     from turnscribe.protocol.params import ListenParams
-    from turnscribe.protocol.session import Session as Core
 
     def stalled_at(p):
-        engines = fake_engines("hello there how are you and more words here.")
-        s = Core(p, vad_state=engines.vad.new_state(), vad_chunk=engines.vad.chunk_samples, policy=TEST_POLICY)
-        s.receive_audio(pcm16(quiet(0.5), tone(4.0)))
-        asked = None
-        for _ in range(10_000):
-            work = s.pending_work()
-            if not work:
-                break
-            for req in work:
-                live = isinstance(req.payload, AsrRequest) and req.payload.short_window
-                if live and asked is None:
-                    asked = req.payload.offset + len(req.payload.audio) / 16000
-                    continue  # never answered
-                s.deliver(run_requests(engines, [req])[0])
-        assert asked is not None, "a live partial was asked for"
-        return s.now - asked
+        asked = []
+
+        def hold_first_partial(_s, req):
+            live = isinstance(req.payload, AsrRequest) and req.payload.short_window and not asked
+            if live:
+                asked.append(req.payload.offset + len(req.payload.audio) / 16000)  # never answered
+            return live
+
+        s, _, _ = drive_core(p, pcm16(quiet(0.5), tone(4.0)), "hello there how are you and more words here.",
+                             hold_first_partial)
+        assert asked, "a live partial was asked for"
+        return s.now - asked[0]
 
     en = stalled_at(params())
     multi = stalled_at(ListenParams(model="flux-general-multi"))
@@ -516,24 +526,19 @@ def test_a_partial_asked_when_the_words_are_stale_is_not_best_effort():
     """Best-effort partials may all be shed under load; once the latest decode is
     ``partial_stale_s`` old, the next one is urgent (the scheduler never drops it)."""
     from turnscribe.engines.base import AsrRequest
-    from turnscribe.engines.inline import run_requests
-    from turnscribe.protocol.session import Session as Core
 
-    engines = fake_engines("hello there how are you and more words here and still more.")
-    s = Core(params(), vad_state=engines.vad.new_state(), vad_chunk=engines.vad.chunk_samples, policy=TEST_POLICY)
-    s.receive_audio(pcm16(quiet(0.5), tone(5.0)))
     live = []
-    for _ in range(10_000):
-        work = s.pending_work()
-        if not work:
-            break
-        for req in work:
-            if isinstance(req.payload, AsrRequest) and req.payload.short_window:
-                live.append(req)
-                if not req.urgent:
-                    s.deliver(req.answer(None))  # shed, as under load
-                    continue
-            s.deliver(run_requests(engines, [req])[0])
+
+    def shed_best_effort_partials(s, req):
+        if not (isinstance(req.payload, AsrRequest) and req.payload.short_window):
+            return False
+        live.append(req)
+        if not req.urgent:
+            s.deliver(req.answer(None))  # shed, as under load
+        return not req.urgent
+
+    drive_core(params(), pcm16(quiet(0.5), tone(5.0)),
+               "hello there how are you and more words here and still more.", shed_best_effort_partials)
     assert live and not live[0].urgent, "partials start best-effort"
     urgent = [r for r in live if r.urgent]
     assert urgent, "after partial_stale_s without a decode, a partial is urgent"

@@ -363,13 +363,12 @@ class WhisperAsr:
         for window_s, pieces in by_window.items():
             redo += self._run_window(pieces, window_s)
         # a short window that looped is decoded again in the long one, which keeps decoding out of
-        # loops (models.md, pitfall 1), rather than retried with guards that cost accuracy
-        by_long: dict[float, list[_Piece]] = {}
+        # loops (models.md, pitfall 1), rather than retried with guards that cost accuracy; no
+        # longer short, those pieces never come back here
         for p in redo:
             p.short, p.seq, p.words = False, [], []
-            by_long.setdefault(window_seconds(p.audio.shape[0] / SAMPLE_RATE), []).append(p)
-        for window_s, pieces in by_long.items():
-            self._run_window(pieces, window_s)
+        if redo:
+            self._run(redo)
 
     def _run_window(self, pieces: list[_Piece], window_s: float) -> list[_Piece]:
         """Decode ``pieces`` in windows of ``window_s``; returns the short-window pieces that
@@ -390,16 +389,14 @@ class WhisperAsr:
                 pieces[k].language = allowed[0] if allowed else ranked[0]
 
         self._decode(pieces, list(range(len(pieces))), encoded, retry=False)
-        looped = [k for k, p in enumerate(pieces)
-                  if p.short and (self._is_runaway(p) or _repeats_itself(self.tokenizer.decode(p.seq)))]
+        looped = {k for k, p in enumerate(pieces)
+                  if p.short and (self._is_runaway(p) or _repeats_itself(self.tokenizer.decode(p.seq)))}
+        redo = [p for k, p in enumerate(pieces) if k in looped]
         if looped:
-            keep = [k for k in range(len(pieces)) if k not in set(looped)]
-            redo = [pieces[k] for k in looped]
-            pieces, encoded = [pieces[k] for k in keep], encoded[keep]
-            if not pieces:
+            keep = [k for k in range(len(pieces)) if k not in looped]
+            if not keep:
                 return redo
-        else:
-            redo = []
+            pieces, encoded = [pieces[k] for k in keep], encoded[keep]
         runaway = [k for k, p in enumerate(pieces) if self._is_runaway(p)]
         if runaway:
             self._decode(pieces, runaway, encoded, retry=True)

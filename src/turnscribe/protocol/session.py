@@ -515,7 +515,7 @@ class Session:
     def _ask_partial(self) -> None:
         self._new_speech = False
         covers = self.activity.clock
-        stale = self.activity.clock - self.transcriber.hyp_end >= int(self.policy.partial_stale_s * SAMPLE_RATE)
+        stale = covers - self.transcriber.hyp_end >= int(self.policy.partial_stale_s * SAMPLE_RATE)
         seq = self._issue(self.transcriber.request(self.activity, self.params, final=False, live=True),
                           urgent=stale)
         slack = self.policy.multi_partial_slack_s if self.params.multilingual else self.policy.partial_slack_s

@@ -117,8 +117,8 @@ class Transcriber:
                 or pause_start - tr.window_start < pol.anchor_after_s
                 or self.hyp_end < int(pause_start * SAMPLE_RATE)):
             return False
-        at = max(self.hyp[-1].end + ANCHOR_CLEARANCE_S, onset - ANCHOR_PREROLL_S)
-        if at >= onset or any(w.end > at for w in self.hyp):
+        at = max(self.hyp[-1].end + ANCHOR_CLEARANCE_S, onset - ANCHOR_PREROLL_S)  # words are monotone
+        if at >= onset:
             return False
         tr.slide(at, self.hyp)
         self.settled = ()

@@ -83,7 +83,7 @@ def lane_config(lane: Hashable) -> LaneConfig:
     if lane[3] and lane[4]:  # a live partial that may not be shed (its stream's words are stale)
         return LaneConfig(priority=STALE_PARTIAL_PRIORITY, max_batch=4, max_wait_s=0.005, capacity=2048)
     if lane[3]:  # a decode a decision waits for
-        return LaneConfig(priority=1, max_batch=8, max_wait_s=0.005, capacity=2048)
+        return LaneConfig(priority=URGENT_PRIORITY, max_batch=8, max_wait_s=0.005, capacity=2048)
     return LaneConfig(priority=3, max_batch=4, max_wait_s=0.02, capacity=1024, droppable=True,
                       max_age_s=PARTIAL_MAX_AGE_S)
 
