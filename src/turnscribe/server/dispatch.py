@@ -9,7 +9,7 @@ lane                                 priority  max batch  max wait    under load
 VAD (every frame's speech decision)  0         64         0           never dropped
 Smart Turn                           0         16         3 ms        never dropped
 decodes a decision needs             1         8          5 ms        never dropped
-live partial of a stale transcript   2         4          5 ms        never dropped
+live partial of a stale transcript   1         4          5 ms        never dropped
 live partials                        3         4          20 ms       shed when stale,
                                                                       superseded by newer
 ===================================  ========  =========  ==========  =====================
@@ -50,7 +50,6 @@ from turnscribe.scheduler import Batch, Dropped, Job, LaneConfig, WorkerPool
 PARTIAL_MAX_AGE_S = 0.12
 QUICK_PRIORITY = 0   # VAD and Smart Turn: a few ms each, on a worker of their own
 URGENT_PRIORITY = 1
-STALE_PARTIAL_PRIORITY = 2  # after every decode a decision waits for, before best-effort partials
 
 Deliver = Callable[[EngineResult | BaseException], None]
 
@@ -81,7 +80,7 @@ def lane_config(lane: Hashable) -> LaneConfig:
     if lane[0] == "turn":
         return LaneConfig(priority=QUICK_PRIORITY, max_batch=16, max_wait_s=0.003, capacity=2048)
     if lane[3] and lane[4]:  # a live partial that may not be shed (its stream's words are stale)
-        return LaneConfig(priority=STALE_PARTIAL_PRIORITY, max_batch=4, max_wait_s=0.005, capacity=2048)
+        return LaneConfig(priority=URGENT_PRIORITY, max_batch=4, max_wait_s=0.005, capacity=2048)
     if lane[3]:  # a decode a decision waits for
         return LaneConfig(priority=URGENT_PRIORITY, max_batch=8, max_wait_s=0.005, capacity=2048)
     return LaneConfig(priority=3, max_batch=4, max_wait_s=0.02, capacity=1024, droppable=True,
