@@ -69,14 +69,23 @@ async def _recv(ws: FluxConnection, idle_timeout: float, draining: asyncio.Event
         if draining.is_set():
             raise Draining
         remaining = ws.last_activity + idle_timeout - loop.time()
-        recv = asyncio.ensure_future(ws.recv())
-        stop = asyncio.ensure_future(draining.wait())
-        done, _ = await asyncio.wait({recv, stop}, timeout=max(remaining, 0.001),
-                                     return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
+        recv: asyncio.Future[object] = asyncio.ensure_future(ws.recv())
+        stop: asyncio.Future[object] = asyncio.ensure_future(draining.wait())
+        waiting: set[asyncio.Future[object]] = {recv, stop}
+        done: set[asyncio.Future[object]] = set()
+        try:
+            done, _ = await asyncio.wait(waiting, timeout=max(remaining, 0.001),
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not recv.done():
+                recv.cancel()  # websockets: cancelling recv() loses no data
+            elif not recv.cancelled() and recv not in done:
+                recv.exception()  # the stream is ending anyway; don't log it as unretrieved
         if recv in done:
-            return recv.result()
-        recv.cancel()  # websockets: cancelling recv() loses no data
+            frame = recv.result()
+            assert isinstance(frame, (str, bytes))
+            return frame
         if not draining.is_set() and loop.time() - ws.last_activity >= idle_timeout:
             raise IdleTimeout(f"No audio or messages received for {idle_timeout:g} s.")
 
@@ -118,6 +127,8 @@ class Stream:
         self.note_redaction()  # before the writer may send (and the library log) a ConfigureSuccess
         limit = self.state.settings.max_lag_s
         if limit > 0 and not self.session.closed and (behind := self.behind_s()) > limit:
+            log.warning("stream %s fell %.1f s behind real time (--max-lag %g s): closing it",
+                        self.ws.request_id, behind, limit)
             self.session.fail(Overloaded(f"The stream fell {behind:.1f} s behind real time (limit "
                                          f"{limit:g} s); the server is overloaded."))
         abandoned = self.session.take_abandoned()
@@ -128,6 +139,7 @@ class Stream:
             try:
                 self.work.submit(work, self.deliver)
             except QueueFull:
+                log.warning("stream %s: engine queue full: closing it", self.ws.request_id)
                 self.session.fail(Overloaded("The server is overloaded; the stream was closed."))
         self.wake.set()
 
