@@ -50,7 +50,9 @@ def model_options(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Asr
 
 async def _serve(settings: Settings) -> None:
     from turnscribe.server.app import AppState, drain, start_server, start_work
+    from turnscribe.server.memory import limit_malloc_arenas
 
+    limit_malloc_arenas()  # before any worker thread allocates
     state = AppState(settings=settings, executor=ThreadPoolExecutor(settings.workers,
                                                                       thread_name_prefix="session"))
     server = await start_server(state)
