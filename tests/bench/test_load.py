@@ -160,6 +160,7 @@ def test_slo_check() -> None:
     steps = [{"streams": 1, "pass": True}, {"streams": 8, "pass": True}, {"streams": 12, "pass": False}]
     assert max_within_slo(steps) == 8
     assert max_within_slo([{"streams": 1, "pass": False}]) == 0
+    assert max_within_slo([{"streams": 40, "refusals": 34, "pass": True}]) == 6
 
 
 def test_find_max_ladder() -> None:

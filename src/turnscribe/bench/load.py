@@ -230,7 +230,9 @@ class Slo:
 
 
 def max_within_slo(steps: Iterable[Mapping[str, Any]]) -> int:
-    return max((int(s["streams"]) for s in steps if s["pass"]), default=0)
+    """The most streams that were admitted and served within the SLO at a passing step (a step
+    where the server refused some at the handshake counts only the admitted ones)."""
+    return max((int(s["streams"]) - int(s.get("refusals") or 0) for s in steps if s["pass"]), default=0)
 
 
 def find_max_ladder(limit: int = DEFAULT_LADDER_LIMIT) -> list[int]:
