@@ -123,6 +123,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="concurrent streams admitted; more are refused with HTTP 503 (0 = no limit)")
     p.add_argument("--max-lag", type=float, default=_DEFAULTS.max_lag_s,
                    help="seconds a stream may fall behind real time before it is closed with an Error")
+    p.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
+                   help="change one client limit (repeatable), e.g. max_keyterm_chars=200; names and "
+                        "defaults: protocol/limits.py and the README")
     p.add_argument("--compute-threads", type=int, default=_DEFAULTS.compute_threads,
                    help="scheduler threads that run the models (one per core)")
     p.add_argument("--decision-reasons", action="store_true",
@@ -161,6 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:
             parser.error(str(exc))
         try:
+            limits = _DEFAULTS.limits.with_settings(args.limit)
+        except ValueError as exc:
+            parser.error(str(exc))
+        try:
             model_dirs, device = model_options(args, os.environ)
         except (ValueError, RuntimeError) as exc:  # ModelDirError, DeviceError: say why, exit 2
             parser.error(str(exc))
@@ -168,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             engine=args.engine, asr_model=args.asr_model, asr_model_dirs=model_dirs,
                             device=device, workers=args.workers,
                             scheduler=args.scheduler, max_streams=args.max_streams, max_lag_s=args.max_lag,
-                            compute_threads=args.compute_threads, decision_reasons=reasons)
+                            compute_threads=args.compute_threads, decision_reasons=reasons, limits=limits)
         asyncio.run(_serve(settings))
         return 0
     return int(args.func(args))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from turnscribe.engines.model_dir import AsrModelDirs
+from turnscribe.protocol.limits import DEFAULT_LIMITS, Limits
 
 KEYS_ENV = "TURNSCRIBE_API_KEYS"
 KEY_FILE_ENV = "TURNSCRIBE_API_KEY_FILE"
@@ -29,7 +30,7 @@ class Settings:
     max_streams: int = 6            # admitted concurrent streams (bench load on a 2-core box); beyond: 503
     max_lag_s: float = 4.0          # a stream this far behind real time gets Error + close 1011
     compute_threads: int = 2        # scheduler workers running models (one per core)
-    max_frame_bytes: int = 4 * 1024 * 1024
+    limits: Limits = DEFAULT_LIMITS  # what one client may send (protocol/limits.py; --limit NAME=VALUE)
     decision_reasons: bool = False  # every stream as if turnscribe_reasons=true (debug; protocol/reasons.py)
 
     @property

@@ -4,10 +4,13 @@
     ├── HandshakeError            refused before the WebSocket upgrade (HTTP status + err_code)
     │   ├── BadRequest            400 "Bad Request" (query parameters, §2.2)
     │   ├── Unauthorized          401 INVALID_AUTH (§3)
-    │   └── NotFound              404 NOT_FOUND
+    │   ├── NotFound              404 NOT_FOUND
+    │   ├── UriTooLong            414 URI_TOO_LONG (the query is over max_query_bytes)
+    │   └── TooManyStreams        429 TOO_MANY_REQUESTS (an API key over max_streams_per_key)
     ├── StreamError               fatal on an open stream: Error message + close code (§5.6, §8)
     │   ├── UnparsableMessage     UNPARSABLE_CLIENT_MESSAGE, 1008
     │   ├── AudioFormatError      UNSUPPORTED_AUDIO_FORMAT, 1008
+    │   ├── MessageTooLarge       MESSAGE_TOO_LARGE, 1009 (a frame over its limit, protocol/limits.py)
     │   ├── IdleTimeout           IDLE_TIMEOUT, 1011
     │   ├── InternalError         INTERNAL_SERVER_ERROR, 1011
     │   └── Overloaded            SERVICE_UNAVAILABLE, 1011 (the stream fell too far behind real time)
@@ -43,6 +46,16 @@ class NotFound(HandshakeError):
     err_code = "NOT_FOUND"
 
 
+class UriTooLong(HandshakeError):
+    status = 414
+    err_code = "URI_TOO_LONG"
+
+
+class TooManyStreams(HandshakeError):
+    status = 429
+    err_code = "TOO_MANY_REQUESTS"
+
+
 class StreamError(TurnscribeError):
     code: str = "INTERNAL_SERVER_ERROR"
     close_code: int = 1011
@@ -56,6 +69,11 @@ class UnparsableMessage(StreamError):
 class AudioFormatError(StreamError):
     code = "UNSUPPORTED_AUDIO_FORMAT"
     close_code = 1008
+
+
+class MessageTooLarge(StreamError):
+    code = "MESSAGE_TOO_LARGE"
+    close_code = 1009
 
 
 class IdleTimeout(StreamError):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from turnscribe.errors import ConfigureRejected, UnparsableMessage
+from turnscribe.protocol.limits import DEFAULT_LIMITS, Limits
 from turnscribe.protocol.params import (
     ListenParams,
     Thresholds,
@@ -112,7 +113,7 @@ def _parse_configure(doc: dict[str, Any]) -> Configure:
     )
 
 
-def apply_configure(params: ListenParams, msg: Configure) -> ListenParams:
+def apply_configure(params: ListenParams, msg: Configure, limits: Limits = DEFAULT_LIMITS) -> ListenParams:
     """The params in force after ``msg``; raises ``ConfigureRejected`` leaving them unchanged."""
     changes: dict[str, Any] = {}
     try:
@@ -131,7 +132,7 @@ def apply_configure(params: ListenParams, msg: Configure) -> ListenParams:
         if msg.keyterms is not None:
             if not isinstance(msg.keyterms, list):
                 raise ValueError("keyterms must be a list of strings")
-            changes["keyterms"] = validate_keyterms(msg.keyterms)
+            changes["keyterms"] = validate_keyterms(msg.keyterms, limits)
         if msg.language_hints is not None:
             if not params.multilingual:
                 raise ConfigureRejected("UNSUPPORTED_FOR_MODEL",

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from turnscribe.errors import BadRequest
+from turnscribe.protocol.limits import DEFAULT_LIMITS, Limits
 
 MODELS = ("flux-general-en", "flux-general-multi")
 MULTI_MODEL = "flux-general-multi"
@@ -25,8 +26,6 @@ REDACT_VALUES = ("numbers", "aggressive_numbers")
 EOT_RANGE = (0.5, 1.0)
 EAGER_RANGE = (0.3, 0.9)
 TIMEOUT_RANGE = (500, 60000)
-MAX_KEYTERMS = 100
-MAX_TAG_CHARS = 128
 REDACTED = "[REDACTED]"
 
 DEFAULT_EOT = 0.7
@@ -124,14 +123,22 @@ def normalise_language(raw: str) -> str:
     return base
 
 
-def validate_keyterms(terms: Iterable[object]) -> tuple[str, ...]:
+def validate_keyterms(terms: Iterable[object], limits: Limits = DEFAULT_LIMITS) -> tuple[str, ...]:
     out: list[str] = []
     for term in terms:
         if not isinstance(term, str) or not term.strip():
             raise ValueError("keyterms must be non-empty strings")
-        out.append(term.strip())
-    if len(out) > MAX_KEYTERMS:
-        raise ValueError(f"at most {MAX_KEYTERMS} keyterms are allowed, got {len(out)}")
+        term = term.strip()
+        if len(term) > limits.max_keyterm_chars:
+            raise ValueError(f"a keyterm may have at most {limits.max_keyterm_chars} characters, got "
+                             f"{len(term)}")
+        out.append(term)
+    if len(out) > limits.max_keyterms:
+        raise ValueError(f"at most {limits.max_keyterms} keyterms are allowed, got {len(out)}")
+    total = sum(len(t) for t in out)
+    if total > limits.max_keyterm_total_chars:
+        raise ValueError(f"keyterms may have at most {limits.max_keyterm_total_chars} characters in all, "
+                         f"got {total}")
     return tuple(out)
 
 
@@ -147,22 +154,23 @@ def _bool(name: str, raw: str) -> bool:
     raise ValueError(f"{name} must be true or false, got {raw!r}")
 
 
-def parse_listen_params(pairs: Iterable[tuple[str, str]]) -> ListenParams:
+def parse_listen_params(pairs: Iterable[tuple[str, str]], limits: Limits = DEFAULT_LIMITS) -> ListenParams:
     """Validate the query of a `/v2/listen` handshake (§2.2).
 
     Args:
         pairs: decoded query pairs in order, blanks kept (``parse_qsl(q, keep_blank_values=True)``).
+        limits: the server's bounds on keyterms and tags.
 
     Raises:
         BadRequest: with the reason sent back in ``dg-error``.
     """
     try:
-        return _parse(list(pairs))
+        return _parse(list(pairs), limits)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
 
 
-def _parse(pairs: list[tuple[str, str]]) -> ListenParams:
+def _parse(pairs: list[tuple[str, str]], limits: Limits) -> ListenParams:
     single: dict[str, str] = {}
     multi: dict[str, list[str]] = {k: [] for k in _REPEATABLE}
     for key, value in pairs:
@@ -206,16 +214,18 @@ def _parse(pairs: list[tuple[str, str]]) -> ListenParams:
         timeout = parse_timeout(single["eot_timeout_ms"])
     thresholds = validate_thresholds(Thresholds(eot, eager, timeout))
 
-    keyterms = validate_keyterms(multi["keyterm"])
+    keyterms = validate_keyterms(multi["keyterm"], limits)
 
     hints_raw = multi["language_hint"]
     if hints_raw and model != MULTI_MODEL:
         raise ValueError("language_hint is only supported with model=flux-general-multi")
     hints = tuple(dict.fromkeys(normalise_language(h) for h in hints_raw))
 
+    if len(multi["tag"]) > limits.max_tags:
+        raise ValueError(f"at most {limits.max_tags} tags are allowed, got {len(multi['tag'])}")
     for tag in multi["tag"]:
-        if len(tag) > MAX_TAG_CHARS:
-            raise ValueError(f"tag values are limited to {MAX_TAG_CHARS} characters")
+        if len(tag) > limits.max_tag_chars:
+            raise ValueError(f"tag values are limited to {limits.max_tag_chars} characters")
     for value in multi["redact"]:
         if value not in REDACT_VALUES:
             raise ValueError(f"redact must be one of {', '.join(REDACT_VALUES)}, got {value!r}")

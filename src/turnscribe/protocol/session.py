@@ -45,7 +45,13 @@ import numpy as np
 
 from turnscribe.audio import make_decoder
 from turnscribe.engines.base import SAMPLE_RATE, AsrResult, Audio, TurnRequest, VadRequest, VadState, Word
-from turnscribe.errors import AudioFormatError, ConfigureRejected, StreamError, UnparsableMessage
+from turnscribe.errors import (
+    AudioFormatError,
+    ConfigureRejected,
+    MessageTooLarge,
+    StreamError,
+    UnparsableMessage,
+)
 from turnscribe.protocol import messages as m
 from turnscribe.protocol.activity import ActivityPolicy, SpeechActivity
 from turnscribe.protocol.endpolicy import Decision, decide
@@ -63,6 +69,7 @@ from turnscribe.protocol.events import (
 )
 from turnscribe.protocol.formatting import format_words
 from turnscribe.protocol.keyterms import apply_keyterms
+from turnscribe.protocol.limits import DEFAULT_LIMITS, Limits
 from turnscribe.protocol.params import ListenParams
 from turnscribe.protocol.reasons import DecisionReasons, explain
 from turnscribe.protocol.transcriber import Transcriber, WindowPolicy
@@ -155,9 +162,11 @@ class Session:
     """One Flux stream. See the module docstring for the contract."""
 
     def __init__(self, params: ListenParams, *, vad_state: VadState, vad_chunk: int = 512,
-                 policy: TurnPolicy | None = None, stream_id: str = "") -> None:
+                 policy: TurnPolicy | None = None, stream_id: str = "",
+                 limits: Limits = DEFAULT_LIMITS) -> None:
         self.params = params
         self.policy = policy or TurnPolicy()
+        self.limits = limits
         self.stream_id = stream_id
         self._events: list[Event] = [Connected()]
         self._closed = False
@@ -259,6 +268,10 @@ class Session:
     def receive_audio(self, data: bytes) -> None:
         if self._closed or self._eof_queued or not data:
             return
+        if len(data) > self.limits.max_binary_frame_bytes:
+            self._fail(MessageTooLarge(f"A binary frame of {len(data)} bytes is over the limit of "
+                                       f"{self.limits.max_binary_frame_bytes}; send audio in smaller chunks."))
+            return
         try:
             samples = self._decoder.feed(data)
         except AudioFormatError as exc:
@@ -269,6 +282,11 @@ class Session:
 
     def receive_text(self, text: str) -> None:
         if self._closed or self._eof_queued:
+            return
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > self.limits.max_text_frame_bytes:
+            self._fail(MessageTooLarge(f"A text frame of {size} bytes is over the limit of "
+                                       f"{self.limits.max_text_frame_bytes}."))
             return
         try:
             msg = m.parse_client_message(text)
@@ -769,7 +787,7 @@ class Session:
 
     def _configure(self, msg: m.Configure) -> None:
         try:
-            self.params = m.apply_configure(self.params, msg)
+            self.params = m.apply_configure(self.params, msg, self.limits)
         except ConfigureRejected as exc:
             self._events.append(ConfigureFailure(exc.code, exc.description))
             return

@@ -13,12 +13,14 @@ import hmac
 import json
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import parse_qsl, urlsplit
 
+from websockets import http11
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.frames import Frame
@@ -27,7 +29,7 @@ from websockets.typing import Subprotocol
 
 from turnscribe.config import Settings
 from turnscribe.engines.base import Engines
-from turnscribe.errors import HandshakeError, NotFound, Unauthorized
+from turnscribe.errors import HandshakeError, NotFound, TooManyStreams, Unauthorized, UriTooLong
 from turnscribe.metrics import Metrics
 from turnscribe.protocol.params import ListenParams, parse_listen_params
 from turnscribe.server import redaction
@@ -49,6 +51,7 @@ class AppState:
     load_error: str | None = None
     streams: int = 0                 # streams being served
     admitted: int = 0                # handshakes accepted and not yet closed (admission control)
+    admitted_by_key: Counter[str] = field(default_factory=Counter)  # the same, per API key
     draining: asyncio.Event = field(default_factory=asyncio.Event)
     metrics: Metrics = field(default_factory=Metrics)
     work: Work | None = None         # where sessions' engine work runs (set once engines are loaded)
@@ -128,14 +131,18 @@ def credentials(request: Request) -> str | None:
     return None
 
 
-def check_auth(request: Request, keys: frozenset[str]) -> None:
+def check_auth(request: Request, keys: frozenset[str]) -> str | None:
+    """The configured key the request carries (None when the server is open); raises Unauthorized."""
     if not keys:
-        return
+        return None
     given = credentials(request)
     if given is None:
         raise Unauthorized("Missing or malformed credentials: send 'Authorization: Token <key>'.")
-    if not any(hmac.compare_digest(given.encode(), k.encode()) for k in keys):
+    # every key is compared, so the time taken does not tell which one (nearly) matched
+    matches = [k for k in sorted(keys) if hmac.compare_digest(given.encode(), k.encode())]
+    if not matches:
         raise Unauthorized("Invalid credentials.")
+    return matches[0]
 
 
 def make_process_request(state: AppState) -> Callable[[ServerConnection, Request], Response | None]:
@@ -160,15 +167,20 @@ def make_process_request(state: AppState) -> Callable[[ServerConnection, Request
         try:
             if url.path != LISTEN_PATH:
                 raise NotFound(f"No such endpoint {url.path!r}; Flux streams on {LISTEN_PATH}.")
-            check_auth(request, state.settings.api_keys)
-            params = parse_listen_params(parse_qsl(url.query, keep_blank_values=True))
+            key = check_auth(request, state.settings.api_keys)
+            limits = state.settings.limits
+            if len(url.query.encode()) > limits.max_query_bytes:
+                raise UriTooLong(f"The query string is {len(url.query.encode())} bytes; the limit is "
+                                 f"{limits.max_query_bytes}.")
+            params = parse_listen_params(parse_qsl(url.query, keep_blank_values=True), limits)
             if state.settings.decision_reasons:  # --decision-reasons: every stream gets them
                 params = params.with_changes(decision_reasons=True)
             connection.params = params
         except HandshakeError as exc:
             log_refusal(connection, exc, url.query)
             state.metrics.stream_refused("auth" if isinstance(exc, Unauthorized)
-                                         else "not_found" if isinstance(exc, NotFound) else "bad_request")
+                                         else "not_found" if isinstance(exc, NotFound)
+                                         else "too_long" if isinstance(exc, UriTooLong) else "bad_request")
             return error_response(exc.status, exc.err_code, str(exc), request_id)
         if state.draining.is_set():
             state.metrics.stream_refused("draining")
@@ -186,7 +198,12 @@ def make_process_request(state: AppState) -> Callable[[ServerConnection, Request
             return error_response(503, "SERVICE_UNAVAILABLE", f"The server is at capacity "
                                   f"({state.settings.max_streams} streams); retry or connect to another "
                                   "replica.", request_id)
-        admit(state, connection)
+        per_key = state.settings.limits.max_streams_per_key
+        if key is not None and per_key and state.admitted_by_key[key] >= per_key:
+            state.metrics.stream_refused("key_limit")
+            refusal = TooManyStreams(f"This API key already has {per_key} open streams (the limit per key).")
+            return error_response(refusal.status, refusal.err_code, str(refusal), request_id)
+        admit(state, connection, key)
         return None
 
     return process_request
@@ -215,16 +232,22 @@ def start_work(state: AppState, engines: Engines) -> None:
         state.work = BatchedWork(engines, loop, threads=s.compute_threads, metrics=state.metrics)
 
 
-def admit(state: AppState, connection: ServerConnection) -> None:
-    """Count the stream against ``max_streams`` until its connection closes, whether or not the
-    upgrade completes (a slot can never leak)."""
+def admit(state: AppState, connection: ServerConnection, key: str | None = None) -> None:
+    """Count the stream against ``max_streams`` (and its API key's share) until its connection
+    closes, whether or not the upgrade completes (a slot can never leak)."""
     state.admitted += 1
+    if key is not None:
+        state.admitted_by_key[key] += 1
 
     async def release() -> None:
         try:
             await connection.wait_closed()
         finally:
             state.admitted -= 1
+            if key is not None:
+                state.admitted_by_key[key] -= 1
+                if state.admitted_by_key[key] <= 0:
+                    del state.admitted_by_key[key]
 
     task = asyncio.get_running_loop().create_task(release())
     state.tasks.add(task)
@@ -260,6 +283,9 @@ async def start_server(state: AppState) -> Server:
     from turnscribe.server.connection import handle_stream
 
     s = state.settings
+    # the request line must fit a query of max_query_bytes, so that a longer one gets our 414
+    # (websockets reads its limit from this module global at every request)
+    http11.MAX_LINE_LENGTH = max(http11.MAX_LINE_LENGTH, s.limits.max_query_bytes + 1024)
 
     async def handler(ws: ServerConnection) -> None:
         assert isinstance(ws, FluxConnection)
@@ -271,7 +297,7 @@ async def start_server(state: AppState) -> Server:
         process_response=process_response,
         select_subprotocol=select_subprotocol,
         create_connection=FluxConnection,
-        max_size=s.max_frame_bytes,
+        max_size=s.limits.websocket_max_size,
         ping_interval=20, ping_timeout=20,
         compression=None,
         logger=redaction.install(logging.getLogger("turnscribe.websockets")),

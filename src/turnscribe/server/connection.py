@@ -34,6 +34,7 @@ usage_log = logging.getLogger("turnscribe.usage")
 
 NORMAL_CLOSE = 1000
 GOING_AWAY = 1001
+POLICY_VIOLATION = 1008
 
 
 class Draining(Exception):
@@ -96,11 +97,13 @@ class Stream:
         self.ws, self.state, self.work = ws, state, work
         self.loop = asyncio.get_running_loop()
         vad = state.engines.vad
+        self.limits = state.settings.limits
         self.session = Session(ws.params, vad_state=vad.new_state(), vad_chunk=vad.chunk_samples,
-                               stream_id=ws.request_id)
+                               stream_id=ws.request_id, limits=self.limits)
         self.encoder = WireEncoder(ws.request_id)
         self.arrivals = ArrivalLog()
         self.wake = asyncio.Event()
+        self.progress = asyncio.Event()  # the session took engine results (its backlog may be shorter)
         self.close_code: int | None = None
         self.going_away = False
         self.first_audio: float | None = None  # wall time the first audio arrived
@@ -124,6 +127,7 @@ class Stream:
 
     def pump(self) -> None:
         """Send the session's new engine work off, enforce the lag limit, wake the writer."""
+        self.progress.set()
         self.note_redaction()  # before the writer may send (and the library log) a ConfigureSuccess
         limit = self.state.settings.max_lag_s
         if limit > 0 and not self.session.closed and (behind := self.behind_s()) > limit:
@@ -177,30 +181,56 @@ class Stream:
                     self.arrivals.received(s.activity.received / 16000, self.loop.time())
                     if self.first_audio is None:
                         self.first_audio = self.loop.time()
-            else:
-                if frame_asks_redaction(frame):  # before the session applies it, perhaps much later
-                    self.ws.redact_logs = True
-                s.receive_text(frame)
-                if s.input_ended:
-                    self.pump()
-                    return  # the writer closes the connection once the flush is done
+                self.pump()
+                await self.throttle()
+                continue
+            if frame_asks_redaction(frame):  # before the session applies it, perhaps much later
+                self.ws.redact_logs = True
+            s.receive_text(frame)
             self.pump()
+            if s.input_ended:
+                return  # the writer closes the connection once the flush is done
+
+    async def throttle(self) -> None:
+        """A client far ahead of the decisions (faster than real time) is not read from until the
+        server has caught up: TCP then slows it down, and its audio is never buffered without bound."""
+        s = self.session
+        while not s.closed and s.backlog_s > self.limits.max_backlog_s:
+            self.progress.clear()
+            await self.progress.wait()
+        self.ws.last_activity = self.loop.time()  # time spent not reading is not the client's idleness
+
+    async def send(self, message: str) -> bool:
+        """Send one message; False when the client has not taken it within ``max_send_wait_s``
+        (it does not read its socket: the stream is closed rather than let messages pile up)."""
+        try:
+            await asyncio.wait_for(self.ws.send(message), timeout=self.limits.max_send_wait_s)
+        except TimeoutError:
+            log.warning("stream %s: the client has not read for %g s: closing it", self.ws.request_id,
+                        self.limits.max_send_wait_s)
+            self.close_code = POLICY_VIOLATION
+            self.state.metrics.stream_error("SLOW_CLIENT")
+            return False
+        return True
 
     async def write(self) -> None:
         metrics = self.state.metrics
         while True:
             await self.wake.wait()
             self.wake.clear()
-            for ev in self.session.events_to_send():
-                await self.ws.send(self.encoder.encode(ev))
-                if isinstance(ev, TurnInfo):
-                    arrived = self.arrivals.arrival(ev.audio_window_end)
-                    if arrived is not None:
-                        metrics.observe_update_lag(self.loop.time() - arrived,
-                                                   end_of_turn=ev.event is TurnEvent.END_OF_TURN)
-                elif isinstance(ev, Error):
-                    self.close_code = ev.close_code
-                    metrics.stream_error(ev.code)
+            # events the session made while a send was waiting go out before the closed check
+            while events := self.session.events_to_send():
+                for ev in events:
+                    if not await self.send(self.encoder.encode(ev)):
+                        return
+                    if isinstance(ev, TurnInfo):
+                        arrived = self.arrivals.arrival(ev.audio_window_end)
+                        if arrived is not None:
+                            metrics.observe_update_lag(self.loop.time() - arrived,
+                                                       end_of_turn=ev.event is TurnEvent.END_OF_TURN)
+                    elif isinstance(ev, Error):
+                        self.close_code = ev.close_code
+                        metrics.stream_error(ev.code)
             if self.session.closed:
                 return
 
