@@ -123,6 +123,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="concurrent streams admitted; more are refused with HTTP 503 (0 = no limit)")
     p.add_argument("--max-lag", type=float, default=_DEFAULTS.max_lag_s,
                    help="seconds a stream may fall behind real time before it is closed with an Error")
+    p.add_argument("--drain-timeout", type=float, default=_DEFAULTS.drain_timeout_s,
+                   help="on SIGTERM, seconds live streams are still served while waiting for a turn "
+                        "boundary before they are flushed and closed (1001)")
     p.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
                    help="change one client limit (repeatable), e.g. max_keyterm_chars=200; names and "
                         "defaults: protocol/limits.py and the README")
@@ -175,7 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                             engine=args.engine, asr_model=args.asr_model, asr_model_dirs=model_dirs,
                             device=device, workers=args.workers,
                             scheduler=args.scheduler, max_streams=args.max_streams, max_lag_s=args.max_lag,
-                            compute_threads=args.compute_threads, decision_reasons=reasons, limits=limits)
+                            compute_threads=args.compute_threads, decision_reasons=reasons, limits=limits,
+                            drain_timeout_s=args.drain_timeout)
         asyncio.run(_serve(settings))
         return 0
     return int(args.func(args))

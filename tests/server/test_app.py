@@ -153,7 +153,7 @@ def test_drain_flushes_open_streams_and_closes_1001():
                 msgs = [json.loads(await ws.recv())]
                 while msgs[-1].get("audio_window_end", 0) < 1.4:
                     msgs.append(json.loads(await ws.recv()))
-                fut = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(drain(srv.state, 5), srv._loop))
+                fut = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(drain(srv.state, 0.5), srv._loop))
                 try:
                     async for raw in ws:
                         msgs.append(json.loads(raw))

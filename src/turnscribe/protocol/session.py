@@ -226,6 +226,12 @@ class Session:
         """CloseStream (or end of input) was received: no more input is taken."""
         return self._eof_queued or self._closed
 
+    def at_turn_boundary(self) -> bool:
+        """No turn is open and the speaker has been silent a moment: closing the stream here cuts
+        nobody off (a draining server waits for this)."""
+        act = self.activity
+        return not self.machine.active and (act.last_speech < 0 or act.silence() >= self.policy.pause_min_s)
+
     @property
     def backlog_s(self) -> float:
         """Seconds of received audio the decision clock has not reached yet."""

@@ -38,6 +38,7 @@ from turnscribe.server.dispatch import Work
 log = logging.getLogger("turnscribe.server")
 
 LISTEN_PATH = "/v2/listen"
+DRAIN_FLUSH_S = 10.0  # after the drain deadline: time for the last flushes and close handshakes
 AUTH_SUBPROTOCOLS = ("token", "bearer")
 
 
@@ -53,6 +54,7 @@ class AppState:
     admitted: int = 0                # handshakes accepted and not yet closed (admission control)
     admitted_by_key: Counter[str] = field(default_factory=Counter)  # the same, per API key
     draining: asyncio.Event = field(default_factory=asyncio.Event)
+    drain_deadline: float = float("inf")  # loop time by which draining streams are closed regardless
     metrics: Metrics = field(default_factory=Metrics)
     work: Work | None = None         # where sessions' engine work runs (set once engines are loaded)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # background tasks kept alive
@@ -269,13 +271,17 @@ def select_subprotocol(connection: ServerConnection, subprotocols: object) -> Su
     return None
 
 
-async def drain(state: AppState, timeout_s: float = 30.0) -> None:
-    """Graceful shutdown (§8): refuse new streams, flush every open one like CloseStream, close
-    it with 1001, and wait (at most ``timeout_s``) for them to finish."""
-    state.draining.set()
+async def drain(state: AppState, timeout_s: float | None = None) -> None:
+    """Graceful shutdown (§8): refuse new streams at once (503); serve every open one until it
+    ends, reaches a turn boundary or ``timeout_s`` passes (``settings.drain_timeout_s``); then
+    flush it like CloseStream (every sample read is answered) and close it with 1001. Returns once
+    every stream is closed (or a few seconds after the deadline)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while state.streams and loop.time() < deadline:
+    timeout = state.settings.drain_timeout_s if timeout_s is None else timeout_s
+    state.drain_deadline = loop.time() + timeout
+    state.draining.set()
+    give_up = state.drain_deadline + DRAIN_FLUSH_S
+    while state.streams and loop.time() < give_up:
         await asyncio.sleep(0.05)
 
 

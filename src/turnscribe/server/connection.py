@@ -32,6 +32,8 @@ from turnscribe.server.redaction import frame_asks_redaction, redacted_log
 log = logging.getLogger("turnscribe.stream")
 usage_log = logging.getLogger("turnscribe.usage")
 
+QUEUED_QUIET_S = 0.1  # draining: frames already sent are taken until none comes for this long ...
+QUEUED_MAX_S = 0.5    # ... or for at most this long (a live client sends without end)
 NORMAL_CLOSE = 1000
 GOING_AWAY = 1001
 POLICY_VIOLATION = 1008
@@ -62,16 +64,16 @@ class ArrivalLog:
         return self._last[1] if self._last is not None else None
 
 
-async def _recv(ws: FluxConnection, idle_timeout: float, draining: asyncio.Event) -> str | bytes:
+async def _recv(ws: FluxConnection, idle_timeout: float, leave: asyncio.Event) -> str | bytes:
     """The next frame; raises ``IdleTimeout`` after ``idle_timeout`` s without any input (pings
-    count) and ``Draining`` when the server starts shutting down."""
+    count) and ``Draining`` once ``leave`` is set (the server is draining and this stream may go)."""
     loop = asyncio.get_running_loop()
     while True:
-        if draining.is_set():
+        if leave.is_set():
             raise Draining
         remaining = ws.last_activity + idle_timeout - loop.time()
         recv: asyncio.Future[object] = asyncio.ensure_future(ws.recv())
-        stop: asyncio.Future[object] = asyncio.ensure_future(draining.wait())
+        stop: asyncio.Future[object] = asyncio.ensure_future(leave.wait())
         waiting: set[asyncio.Future[object]] = {recv, stop}
         done: set[asyncio.Future[object]] = set()
         try:
@@ -87,7 +89,7 @@ async def _recv(ws: FluxConnection, idle_timeout: float, draining: asyncio.Event
             frame = recv.result()
             assert isinstance(frame, (str, bytes))
             return frame
-        if not draining.is_set() and loop.time() - ws.last_activity >= idle_timeout:
+        if not leave.is_set() and loop.time() - ws.last_activity >= idle_timeout:
             raise IdleTimeout(f"No audio or messages received for {idle_timeout:g} s.")
 
 
@@ -104,6 +106,7 @@ class Stream:
         self.arrivals = ArrivalLog()
         self.wake = asyncio.Event()
         self.progress = asyncio.Event()  # the session took engine results (its backlog may be shorter)
+        self.leave = asyncio.Event()     # draining: this stream reached a turn boundary (or the deadline)
         self.close_code: int | None = None
         self.going_away = False
         self.first_audio: float | None = None  # wall time the first audio arrived
@@ -159,37 +162,68 @@ class Stream:
     # ------------------------------------------------------------------ the two tasks
 
     async def read(self) -> None:
-        s, settings, metrics = self.session, self.state.settings, self.state.metrics
+        s, settings = self.session, self.state.settings
         while not s.closed:
             try:
-                frame = await _recv(self.ws, settings.idle_timeout_s, self.state.draining)
+                frame = await _recv(self.ws, settings.idle_timeout_s, self.leave)
             except IdleTimeout as exc:
                 s.fail(exc)
                 self.pump()
                 return
             except Draining:
+                await self.take_queued()
                 self.going_away = True
-                s.receive_eof()
+                s.receive_eof()  # every sample read is flushed like CloseStream, then close 1001
                 self.pump()
                 return
-            if isinstance(frame, bytes):
-                before = s.activity.received
-                s.receive_audio(frame)
-                got = (s.activity.received - before) / 16000
-                if got > 0:
-                    metrics.add_audio(got)
-                    self.arrivals.received(s.activity.received / 16000, self.loop.time())
-                    if self.first_audio is None:
-                        self.first_audio = self.loop.time()
-                self.pump()
-                await self.throttle()
-                continue
-            if frame_asks_redaction(frame):  # before the session applies it, perhaps much later
-                self.ws.redact_logs = True
-            s.receive_text(frame)
-            self.pump()
+            await self.take(frame)
             if s.input_ended:
                 return  # the writer closes the connection once the flush is done
+
+    async def take(self, frame: str | bytes) -> None:
+        """Hand one frame to the session."""
+        s, metrics = self.session, self.state.metrics
+        if isinstance(frame, bytes):
+            before = s.activity.received
+            s.receive_audio(frame)
+            got = (s.activity.received - before) / 16000
+            if got > 0:
+                metrics.add_audio(got)
+                self.arrivals.received(s.activity.received / 16000, self.loop.time())
+                if self.first_audio is None:
+                    self.first_audio = self.loop.time()
+            self.pump()
+            await self.throttle()
+            return
+        if frame_asks_redaction(frame):  # before the session applies it, perhaps much later
+            self.ws.redact_logs = True
+        s.receive_text(frame)
+        self.pump()
+
+    async def take_queued(self) -> None:
+        """Before a draining server closes the stream: take the frames the client has already sent
+        (until none comes for ``QUEUED_QUIET_S``, at most ``QUEUED_MAX_S``), so they are answered."""
+        end = self.loop.time() + QUEUED_MAX_S
+        while not self.session.input_ended and (left := end - self.loop.time()) > 0:
+            try:
+                frame = await asyncio.wait_for(self.ws.recv(), timeout=min(QUEUED_QUIET_S, left))
+            except (TimeoutError, ConnectionClosed):
+                return
+            assert isinstance(frame, (str, bytes))
+            await self.take(frame)
+
+    async def leave_at_turn_boundary(self) -> None:
+        """While the server drains, the stream is served until no turn is open (or the drain
+        deadline passes); then the reader stops taking new audio."""
+        await self.state.draining.wait()
+        s = self.session
+        while not s.closed and not s.at_turn_boundary() and self.loop.time() < self.state.drain_deadline:
+            self.progress.clear()
+            try:
+                await asyncio.wait_for(self.progress.wait(), timeout=0.1)
+            except TimeoutError:
+                pass
+        self.leave.set()
 
     async def throttle(self) -> None:
         """A client far ahead of the decisions (faster than real time) is not read from until the
@@ -238,6 +272,7 @@ class Stream:
         self.pump()  # Connected
         reader = asyncio.ensure_future(self.read())
         writer = asyncio.ensure_future(self.write())
+        watcher = asyncio.ensure_future(self.leave_at_turn_boundary())
         try:
             done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
             if reader in done:
@@ -248,6 +283,7 @@ class Stream:
         finally:
             reader.cancel()
             writer.cancel()
+            watcher.cancel()
             self.work.cancel(self.ws.request_id)
         default = GOING_AWAY if self.going_away else NORMAL_CLOSE
         await self.ws.close(self.close_code or default)
