@@ -123,6 +123,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="concurrent streams admitted; more are refused with HTTP 503 (0 = no limit)")
     p.add_argument("--max-lag", type=float, default=_DEFAULTS.max_lag_s,
                    help="seconds a stream may fall behind real time before it is closed with an Error")
+    p.add_argument("--engine-timeout", type=float, default=_DEFAULTS.engine_timeout_s,
+                   help="seconds an engine call may run before its streams fail (Error + 1011), its "
+                        "worker is replaced and /readyz reports degraded until it returns (0: never)")
     p.add_argument("--drain-timeout", type=float, default=_DEFAULTS.drain_timeout_s,
                    help="on SIGTERM, seconds live streams are still served while waiting for a turn "
                         "boundary before they are flushed and closed (1001)")
@@ -179,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             device=device, workers=args.workers,
                             scheduler=args.scheduler, max_streams=args.max_streams, max_lag_s=args.max_lag,
                             compute_threads=args.compute_threads, decision_reasons=reasons, limits=limits,
-                            drain_timeout_s=args.drain_timeout)
+                            drain_timeout_s=args.drain_timeout, engine_timeout_s=args.engine_timeout)
         asyncio.run(_serve(settings))
         return 0
     return int(args.func(args))

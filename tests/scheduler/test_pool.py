@@ -105,7 +105,7 @@ def test_concurrent_submits_share_a_batch(make_pool: Callable[..., WorkerPool[in
     assert done.by_payload() == {10 * n + i: 2 * (10 * n + i) for n in range(4) for i in range(2)}
 
 
-def test_a_raising_runner_fails_its_batch_and_the_pool_keeps_serving(
+def test_a_raising_runner_fails_only_the_job_that_raises_and_the_pool_keeps_serving(
     make_pool: Callable[..., WorkerPool[int, int]],
 ) -> None:
     def fragile(batch: Batch[int]) -> list[int]:
@@ -118,8 +118,9 @@ def test_a_raising_runner_fails_its_batch_and_the_pool_keeps_serving(
     for payload in (1, -1, 2, 3):                     # one batch of four
         pool.submit(job("four", payload), failed)
     assert failed.all_in.wait(WAIT)
-    errors = [o for _, o, _ in failed.calls]
-    assert len(errors) == 4 and all(isinstance(e, ValueError) for e in errors)
+    got = failed.by_payload()
+    assert len(failed.calls) == 4 and isinstance(got.pop(-1), ValueError)
+    assert got == {1: 2, 2: 4, 3: 6}, "the batch's other jobs, run alone, succeed"
     later = Outcomes(1)
     pool.submit(job("quick", 5), later)
     assert later.all_in.wait(WAIT)
@@ -349,3 +350,74 @@ def test_best_effort_work_waits_while_an_urgent_decode_runs() -> None:
 def test_reserved_workers_must_leave_a_general_one() -> None:
     with pytest.raises(ValueError):
         WorkerPool(lane_config, double, threads=1, reserved=1)
+
+
+# ------------------------------------------------------------------ faults: hung calls, dead workers
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_a_hung_batch_fails_its_jobs_and_a_new_worker_takes_over() -> None:
+    from turnscribe.scheduler.pool import Stalled
+
+    release = threading.Event()
+    entered = threading.Event()
+
+    def runner(batch: Batch[int]) -> list[int]:
+        if batch.jobs[0].payload < 0:  # the hung model call
+            entered.set()
+            release.wait(WAIT * 5)
+        return double(batch)
+
+    clock = FakeClock()
+    pool: WorkerPool[int, int] = WorkerPool(lane_config, runner, threads=1, clock=clock, stall_s=1.0)
+    try:
+        stuck = Outcomes(1)
+        pool.submit(job("single", -1), stuck)
+        assert entered.wait(WAIT)
+        clock.t = 0.5
+        pool.check_stalls()
+        assert pool.stalled == 0 and not stuck.all_in.is_set(), "not stalled before stall_s"
+        clock.t = 1.5
+        pool.check_stalls()
+        assert stuck.all_in.wait(WAIT) and isinstance(stuck.by_payload()[-1], Stalled)
+        assert pool.stalled == 1 and pool.restarts == 1
+        later = Outcomes(1)  # the replacement worker serves the next job while the old one hangs
+        pool.submit(job("single", 21), later)
+        assert later.all_in.wait(WAIT) and later.by_payload() == {21: 42}
+        release.set()  # the hung call returns at last: its late result is discarded
+        for _ in range(100):
+            if pool.stalled == 0:
+                break
+            time.sleep(0.01)
+        assert pool.stalled == 0 and len(stuck.calls) == 1
+    finally:
+        release.set()
+        pool.close(WAIT)
+
+
+def test_a_worker_whose_loop_fails_is_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool: WorkerPool[int, int] = WorkerPool(lane_config, double, threads=1)
+    try:
+        real = pool._batcher.next_batch
+        failed = threading.Event()
+
+        def once(*args: object, **kw: object) -> object:
+            if not failed.is_set():
+                failed.set()
+                raise RuntimeError("scheduler bug")
+            return real(*args, **kw)
+
+        monkeypatch.setattr(pool._batcher, "next_batch", once)
+        out = Outcomes(1)
+        pool.submit(job("single", 5), out)
+        assert out.all_in.wait(WAIT) and out.by_payload() == {5: 10}
+        assert failed.is_set() and pool.restarts == 1
+    finally:
+        pool.close(WAIT)

@@ -15,8 +15,12 @@ The invariants this module owns:
 * Workers may be limited to lanes up to a priority (reserved and quick workers), and best-effort lanes
   may be held back while an urgent batch runs (``best_effort_alone``); stale best-effort jobs are still
   shed on time, since every wait honours every lane's expiry.
-* A failing runner or callback never kills a worker: runner errors go to that batch's jobs, callback errors
-  are logged.
+* A failing runner or callback never kills a worker: when a batch of several jobs fails, each job is run
+  again alone, so the error goes only to the jobs that raise it on their own; callback errors are logged. A worker whose own loop fails anyway is logged and replaced.
+* With ``stall_s``, a batch that runs longer than that (a hung model call) is given up: its jobs get
+  ``Stalled`` at once, a replacement worker takes over the stuck one's lanes, and the stuck thread exits
+  whenever its call returns (its late results are discarded). ``stalled`` counts the batches still
+  stuck, so the server can report itself unready.
 """
 
 from __future__ import annotations
@@ -45,6 +49,23 @@ class Dropped:
     reason: str
 
 
+class Stalled(RuntimeError):
+    """The outcome of a job whose batch ran past the pool's ``stall_s``."""
+
+
+@dataclass(eq=False)
+class _Running(Generic[P, R]):
+    """A batch a worker is running."""
+
+    batch: Batch[P]
+    callbacks: list[Done[P, R]]
+    started: float
+    limit: int | None
+    heavy: bool
+    stalled: bool = False   # given up on: its jobs were failed, a new worker replaced this one
+    answered: bool = False  # its outcomes are being delivered: too late to give up on it
+
+
 Done: TypeAlias = Callable[[Job[P], R | Dropped | BaseException], None]
 _Outcome: TypeAlias = tuple[Job[P], Done[P, R], R | Dropped | BaseException]
 
@@ -63,6 +84,7 @@ class WorkerPool(Generic[P, R]):
         quick: int = 0,
         quick_priority: int = 0,
         best_effort_alone: bool = False,
+        stall_s: float | None = None,
     ) -> None:
         """``reserved`` of the ``threads`` workers only take lanes of priority <= ``reserved_priority``:
         urgent work always finds a worker that is not busy with best-effort work. ``quick`` more
@@ -87,12 +109,65 @@ class WorkerPool(Generic[P, R]):
         self._urgent_running = 0
         self._quick_priority = quick_priority if quick else None
         limits = [reserved_priority if i < reserved else None for i in range(threads)] + [quick_priority] * quick
-        self._workers = [
-            threading.Thread(target=self._work, args=(limit,), name=f"turnscribe-scheduler-{i}", daemon=True)
-            for i, limit in enumerate(limits)
-        ]
-        for worker in self._workers:
-            worker.start()
+        self._stall_s = stall_s
+        self._running: set[_Running[P, R]] = set()
+        self.stalled = 0           # batches given up on whose call has not returned yet
+        self.restarts = 0          # workers started to replace a failed or stuck one
+        self._workers: list[threading.Thread] = []
+        for limit in limits:
+            self._start_worker(limit)
+        if stall_s is not None:
+            threading.Thread(target=self._watch, name="turnscribe-scheduler-watch", daemon=True).start()
+
+    def _start_worker(self, limit: int | None) -> None:
+        worker = threading.Thread(target=self._worker_main, args=(limit,), daemon=True,
+                                  name=f"turnscribe-scheduler-{len(self._workers)}")
+        self._workers.append(worker)
+        worker.start()
+
+    def _worker_main(self, limit: int | None) -> None:
+        try:
+            self._work(limit)
+        except BaseException:  # a worker must never vanish silently
+            log.exception("scheduler worker failed; starting a new one")
+            with self._cond:
+                if self._closed:
+                    return
+                self.restarts += 1
+                self._start_worker(limit)
+
+    def _watch(self) -> None:
+        assert self._stall_s is not None
+        with self._cond:
+            while not self._closed:
+                self._cond.wait(self._stall_s / 4)
+                self._give_up_stalled()
+
+    def check_stalls(self) -> None:
+        """Give up on batches running past ``stall_s`` now (the watcher does this on its own;
+        tests with a fake clock call it after advancing the clock)."""
+        with self._cond:
+            self._give_up_stalled()
+
+    def _give_up_stalled(self) -> None:
+        if self._stall_s is None:
+            return
+        now = self._clock()
+        for run in [r for r in self._running
+                    if not r.stalled and not r.answered and now - r.started > self._stall_s]:
+            run.stalled = True
+            self.stalled += 1
+            if run.heavy:
+                self._urgent_running -= 1
+            log.error("scheduler: a %s batch of %d ran %.1f s (stall limit %g s); its jobs fail and a new "
+                      "worker takes over", run.batch.lane, len(run.batch.jobs), now - run.started, self._stall_s)
+            outcomes: list[_Outcome[P, R]] = [
+                (job, done, Stalled(f"the engine did not answer within {self._stall_s:g} s"))
+                for job, done in zip(run.batch.jobs, run.callbacks, strict=True)]
+            threading.Thread(target=self._deliver, args=(outcomes,), daemon=True).start()
+            self.restarts += 1
+            self._start_worker(run.limit)
+            self._cond.notify_all()
 
     def submit(self, job: Job[P], done: Done[P, R]) -> None:
         """Queues ``job``; raises ``Overloaded`` (and never calls ``done``) if its lane refuses it."""
@@ -166,33 +241,55 @@ class WorkerPool(Generic[P, R]):
                 heavy = (priority is not None and priority <= self._reserved_priority
                          and not (self._quick_priority is not None and priority <= self._quick_priority))
                 self._urgent_running += heavy
-                if batch is not None and len(self._batcher):
-                    self._cond.notify_all()
+                run = None
+                if batch is not None:
+                    run = _Running(batch, callbacks, self._clock(), max_priority, heavy)
+                    self._running.add(run)
+                    if len(self._batcher):
+                        self._cond.notify_all()
             self._deliver(dropped)
-            if batch is not None:
-                try:
-                    self._run(batch, callbacks)
-                finally:
-                    if heavy:
-                        with self._cond:
-                            self._urgent_running -= 1
-                            self._cond.notify_all()  # best-effort work may start now
+            if run is None:
+                continue
+            try:
+                self._run(run)
+            finally:
+                with self._cond:
+                    self._running.discard(run)
+                    if run.stalled:
+                        self.stalled -= 1
+                    elif heavy:
+                        self._urgent_running -= 1
+                        self._cond.notify_all()  # best-effort work may start now
+            if run.stalled:  # given up on and replaced: this thread is surplus now
+                return
 
-    def _run(self, batch: Batch[P], callbacks: list[Done[P, R]]) -> None:
+    def _run(self, run: _Running[P, R]) -> None:
+        batch, callbacks = run.batch, run.callbacks
         started = time.perf_counter()
         outcomes: Sequence[R | BaseException]
-        try:
-            outcomes = self._runner(batch)
-            if len(outcomes) != len(batch.jobs):
-                raise RuntimeError(f"runner returned {len(outcomes)} results for {len(batch.jobs)} jobs")
-        except BaseException as exc:  # noqa: BLE001 - every job must hear how its batch ended
-            outcomes = [exc] * len(batch.jobs)
+        outcomes = self._run_batch(batch)
+        if len(batch.jobs) > 1 and any(isinstance(o, BaseException) for o in outcomes):
+            # one bad request must not fail the streams it shared a batch with: each job alone
+            outcomes = [self._run_batch(Batch(batch.lane, (job,)))[0] for job in batch.jobs]
         if self._on_batch is not None:
             try:
                 self._on_batch(batch, time.perf_counter() - started)
             except Exception:
                 log.exception("scheduler on_batch hook failed")
+        with self._cond:
+            if run.stalled:  # its jobs already heard Stalled
+                return
+            run.answered = True
         self._deliver(list(zip(batch.jobs, callbacks, outcomes)))
+
+    def _run_batch(self, batch: Batch[P]) -> Sequence[R | BaseException]:
+        try:
+            outcomes = self._runner(batch)
+            if len(outcomes) != len(batch.jobs):
+                raise RuntimeError(f"runner returned {len(outcomes)} results for {len(batch.jobs)} jobs")
+            return outcomes
+        except BaseException as exc:  # noqa: BLE001 - every job must hear how its batch ended
+            return [exc] * len(batch.jobs)
 
     def _take_dropped(self) -> list[_Outcome[P, R]]:
         return [(job, self._done.pop(job), Dropped(reason)) for job, reason in self._batcher.drain_dropped()]

@@ -76,6 +76,9 @@ class AppState:
                          "error": self.load_error, **limits}
         if self.draining.is_set():
             return 503, {"status": "draining", **limits}
+        stalled = getattr(self.work, "stalled", 0)
+        if stalled:  # an engine call hung: this replica should take no new streams until it returns
+            return 503, {"status": "degraded", "stalled_engine_calls": stalled, **limits}
         engines = self.engines.names if self.engines else {}
         return (503 if self.full else 200), {"status": "full" if self.full else "ready", "engines": engines,
                                               **limits}
@@ -231,7 +234,8 @@ def start_work(state: AppState, engines: Engines) -> None:
     if s.scheduler == "inline":
         state.work = InlineWork(engines, loop, state.executor, state.metrics)
     else:
-        state.work = BatchedWork(engines, loop, threads=s.compute_threads, metrics=state.metrics)
+        state.work = BatchedWork(engines, loop, threads=s.compute_threads, metrics=state.metrics,
+                                 stall_s=s.engine_timeout_s or None)
 
 
 def admit(state: AppState, connection: ServerConnection, key: str | None = None) -> None:

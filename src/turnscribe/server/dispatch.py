@@ -96,7 +96,9 @@ class BatchedWork:
     """One ``WorkerPool`` for every stream; results come back on the event loop."""
 
     def __init__(self, engines: Engines, loop: asyncio.AbstractEventLoop, *, threads: int,
-                 metrics: Metrics) -> None:
+                 metrics: Metrics, stall_s: float | None = None) -> None:
+        """``stall_s``: an engine call running longer fails its streams (Error + 1011) and its
+        worker is replaced (scheduler/pool.py)."""
         self._engines = engines
         self._loop = loop
         self._metrics = metrics
@@ -105,7 +107,12 @@ class BatchedWork:
         self._pool: WorkerPool[EngineRequest, EngineResult] = WorkerPool(
             lane_config, self._run, threads=threads, on_batch=self._observe,
             reserved=1 if threads > 1 else 0, reserved_priority=URGENT_PRIORITY,
-            quick=1, quick_priority=QUICK_PRIORITY, best_effort_alone=True)
+            quick=1, quick_priority=QUICK_PRIORITY, best_effort_alone=True, stall_s=stall_s)
+
+    @property
+    def stalled(self) -> int:
+        """Engine calls given up on that still hold a thread (the server reports itself unready)."""
+        return self._pool.stalled
 
     def _run(self, batch: Batch[EngineRequest]) -> Sequence[EngineResult]:
         return run_requests(self._engines, [j.payload for j in batch.jobs])
