@@ -16,6 +16,7 @@ from turnscribe import __version__
 from turnscribe.config import REASONS_ENV, Settings, env_flag, load_api_keys
 from turnscribe.engines.base import Engines
 from turnscribe.engines.model_dir import AsrModelDirs
+from turnscribe.logs import configure_logging
 
 log = logging.getLogger("turnscribe")
 
@@ -138,6 +139,8 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="debug: every EndOfTurn/EagerEndOfTurn carries turnscribe_reasons, the inputs behind "
                         f"its confidence, as if each stream asked turnscribe_reasons=true (also {REASONS_ENV}=1)")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-format", choices=("text", "json"), default="text",
+                   help="json: one JSON object per line, with the stream's request_id on its lines")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -158,8 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if add_bench_commands is not None:
         add_bench_commands(sub)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=getattr(args, "log_level", "INFO").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(getattr(args, "log_level", "INFO"), getattr(args, "log_format", "text"))
     if args.command == "serve":
         try:
             keys = load_api_keys(key_file=args.api_key_file)

@@ -20,6 +20,7 @@ from collections import deque
 from websockets.exceptions import ConnectionClosed
 
 from turnscribe.errors import IdleTimeout, InternalError, Overloaded
+from turnscribe.logs import REQUEST_ID
 from turnscribe.protocol.events import Error, TurnEvent, TurnInfo, WireEncoder
 from turnscribe.protocol.params import ListenParams, redacted
 from turnscribe.protocol.session import Session
@@ -307,10 +308,23 @@ def log_usage(ws: FluxConnection, stream: Stream | None) -> None:
                                                                       redact=redact))
 
 
+def log_closed(ws: FluxConnection, stream: Stream | None, duration_s: float) -> None:
+    """The one line that sums a stream up when it ends (fields of their own in JSON logs)."""
+    audio_s = stream.session.activity.received / 16000 if stream is not None else 0.0
+    turns = stream.session.machine.turn_index if stream is not None else 0
+    code = ws.close_code if ws.close_code is not None else (stream.close_code if stream else None)
+    log.info("stream %s closed: %.1f s, %.1f s of audio, %d turn(s) ended, close code %s", ws.request_id,
+             duration_s, audio_s, turns, code,
+             extra={"request_id": ws.request_id, "duration_s": round(duration_s, 3),
+                    "audio_s": round(audio_s, 3), "turns": turns, "close_code": code})
+
+
 async def handle_stream(ws: FluxConnection, state: AppState) -> None:
     assert ws.params is not None and state.work is not None
-    ws.last_activity = asyncio.get_running_loop().time()
+    loop = asyncio.get_running_loop()
+    ws.last_activity = opened = loop.time()
     rid = ws.request_id
+    REQUEST_ID.set(rid)  # this task's context: every line the stream logs carries its id (JSON logs)
     state.streams += 1
     state.metrics.stream_opened(ws.params.model)
     log.info("stream %s opened (%s)", rid, ws.params.model)
@@ -335,4 +349,4 @@ async def handle_stream(ws: FluxConnection, state: AppState) -> None:
         state.streams -= 1
         state.metrics.stream_closed()
         log_usage(ws, stream)
-        log.info("stream %s closed", rid)
+        log_closed(ws, stream, loop.time() - opened)
