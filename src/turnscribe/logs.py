@@ -54,11 +54,12 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
-    """Root logging to stderr in ``fmt`` (``text`` or ``json``); replaces earlier handlers."""
+    """Root logging to stderr in ``fmt`` (``text`` or ``json``). Like ``logging.basicConfig`` it
+    leaves logging that is already set up alone (an embedding program's, or a test runner's)."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
