@@ -1,4 +1,4 @@
-"""``turnscribe bench load`` — the benchmark commands."""
+"""``turnscribe bench load|soak`` — the benchmark commands."""
 
 from __future__ import annotations
 
@@ -58,3 +58,7 @@ def add_bench_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     lp.add_argument("--out", help="JSON path (default results/bench_load_<timestamp>.json; the PNG and "
                                   "server logs go beside it)")
     lp.set_defaults(func=_run_load)
+
+    from turnscribe.bench.soak import add_soak_parser
+
+    add_soak_parser(bench)
