@@ -256,12 +256,34 @@ def _asks_redaction(record: logging.LogRecord) -> bool:
     return mentions_redaction(_record_text(record))
 
 
+_CREDENTIAL_HEADERS = ("authorization", "sec-websocket-protocol")
+
+
+def scrub_credential(name: str, value: str) -> str:
+    """A credential header's value as it may be logged: the scheme (``Token``, ``Bearer``) or the
+    subprotocol names stay, the key or token after them never does."""
+    if name.lower() == "authorization":
+        scheme, _, secret = value.strip().partition(" ")
+        return f"{scheme} {REDACTED}" if secret else REDACTED
+    parts = [p.strip() for p in value.split(",")]
+    out = [REDACTED if i > 0 and parts[i - 1].lower() in ("token", "bearer") else p for i, p in enumerate(parts)]
+    return ", ".join(out)
+
+
+def _scrub_credentials(record: logging.LogRecord) -> None:
+    """API keys never reach a log, on any stream, at any level (websockets logs every header at DEBUG)."""
+    args = record.args if isinstance(record.args, tuple) else ()
+    if record.msg in ("< %s: %s", "> %s: %s") and len(args) == 2 and str(args[0]).lower() in _CREDENTIAL_HEADERS:
+        record.args = (args[0], scrub_credential(str(args[0]), str(args[1])))
+
+
 class RedactingFilter(logging.Filter):
     """Rewrites the websockets library's records about streams under ``redact_usage``; every record
     passes (redacted or not). A record that asks for redaction marks its connection, so the headers
-    and frames logged after it are redacted too."""
+    and frames logged after it are redacted too. Credentials are scrubbed from every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        _scrub_credentials(record)
         conn = _connection(record)
         if not _redacting(conn):
             if not _asks_redaction(record):

@@ -1,0 +1,90 @@
+"""API keys never reach a log (the WebSocket library logs every header at DEBUG), and no wire error
+carries a traceback or an internal path."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import websockets
+from helpers import pcm16, tone
+from servertools import RunningServer, free_port, make_server, stream
+from websockets.exceptions import InvalidStatus
+
+from turnscribe.config import Settings
+from turnscribe.server.redaction import scrub_credential
+
+Q = "/v2/listen?model=flux-general-en&encoding=linear16&sample_rate=16000"
+KEY = "sk-live-7f3a9c2e51d84b06"
+WRONG = "sk-wrong-0c4e8a1b9d2f"
+
+
+class Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture
+def debug_logs() -> Iterator[Lines]:
+    logger = logging.getLogger("turnscribe")
+    handler, level = Lines(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def test_keys_are_never_logged_even_at_debug(debug_logs: Lines) -> None:
+    srv = RunningServer(Settings(port=free_port(), api_keys=frozenset({KEY})))
+    try:
+        audio = pcm16(tone(0.5))
+        for headers, protos in (({"Authorization": f"Token {KEY}"}, None), (None, ["token", KEY]),
+                                ({"Authorization": f"bearer {KEY}"}, None)):
+            msgs, code, _ = asyncio.run(stream(srv.url + Q, audio, headers=headers, subprotocols=protos))
+            assert msgs[0]["type"] == "Connected" and code == 1000
+
+        async def wrong() -> int:
+            with pytest.raises(InvalidStatus) as e:
+                await websockets.connect(srv.url + Q, additional_headers={"Authorization": f"Token {WRONG}"})
+            return e.value.response.status_code
+
+        assert asyncio.run(wrong()) == 401
+    finally:
+        srv.stop()
+    text = "\n".join(debug_logs.lines)
+    assert "Authorization: Token [REDACTED]" in text, "the header lines were logged (DEBUG), scrubbed"
+    assert KEY not in text and WRONG not in text
+
+
+def test_scrub_credential_keeps_the_scheme_only() -> None:
+    assert scrub_credential("Authorization", "Token abc") == "Token [REDACTED]"
+    assert scrub_credential("Sec-WebSocket-Protocol", "token, abc, x-deepgram-session-id, 42") == \
+        "token, [REDACTED], x-deepgram-session-id, 42"
+
+
+def test_wire_errors_carry_no_traceback_or_path() -> None:
+    srv = make_server()
+    try:
+        bodies = []
+        for path in ("/v2/listen?model=nope", "/nowhere", Q + "&eot_threshold=abc"):
+            async def go(p: str = path) -> bytes:
+                with pytest.raises(InvalidStatus) as e:
+                    await websockets.connect(srv.url + p)
+                return e.value.response.body
+            bodies.append(asyncio.run(go()).decode())
+        msgs, _, _ = asyncio.run(stream(srv.url + Q, b"", ["{broken"], close=False))
+        bodies.append(json.dumps(msgs[-1]))
+        for body in bodies:
+            assert "Traceback" not in body and ".py" not in body and "/src/" not in body, body
+    finally:
+        srv.stop()
