@@ -130,6 +130,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--drain-timeout", type=float, default=_DEFAULTS.drain_timeout_s,
                    help="on SIGTERM, seconds live streams are still served while waiting for a turn "
                         "boundary before they are flushed and closed (1001)")
+    p.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN",
+                   help="a browser page (scheme://host[:port]) allowed to open streams (repeatable); "
+                        "when given, other browser Origins get 403; clients without Origin are unaffected")
     p.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
                    help="change one client limit (repeatable), e.g. max_keyterm_chars=200; names and "
                         "defaults: protocol/limits.py and the README")
@@ -184,7 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                             device=device, workers=args.workers,
                             scheduler=args.scheduler, max_streams=args.max_streams, max_lag_s=args.max_lag,
                             compute_threads=args.compute_threads, decision_reasons=reasons, limits=limits,
-                            drain_timeout_s=args.drain_timeout, engine_timeout_s=args.engine_timeout)
+                            drain_timeout_s=args.drain_timeout, engine_timeout_s=args.engine_timeout,
+                            allowed_origins=frozenset(o.rstrip("/") for o in args.allowed_origin))
         asyncio.run(_serve(settings))
         return 0
     return int(args.func(args))

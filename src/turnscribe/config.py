@@ -19,6 +19,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     api_keys: frozenset[str] = field(default_factory=frozenset)
+    # browser pages allowed to open streams (their Origin header); empty: any. Clients that send no
+    # Origin (SDKs, servers) are never refused by it
+    allowed_origins: frozenset[str] = field(default_factory=frozenset)
     idle_timeout_s: float = 60.0
     engine: str = "real"            # "real" (bundled models) or "fake" (scripted, no models)
     asr_model: str = "tiny.en+base"

@@ -5,6 +5,7 @@
     │   ├── BadRequest            400 "Bad Request" (query parameters, §2.2)
     │   ├── Unauthorized          401 INVALID_AUTH (§3)
     │   ├── NotFound              404 NOT_FOUND
+    │   ├── ForbiddenOrigin       403 FORBIDDEN (a browser Origin not in --allowed-origin)
     │   ├── UriTooLong            414 URI_TOO_LONG (the query is over max_query_bytes)
     │   └── TooManyStreams        429 TOO_MANY_REQUESTS (an API key over max_streams_per_key)
     ├── StreamError               fatal on an open stream: Error message + close code (§5.6, §8)
@@ -44,6 +45,11 @@ class Unauthorized(HandshakeError):
 class NotFound(HandshakeError):
     status = 404
     err_code = "NOT_FOUND"
+
+
+class ForbiddenOrigin(HandshakeError):
+    status = 403
+    err_code = "FORBIDDEN"
 
 
 class UriTooLong(HandshakeError):

@@ -88,3 +88,23 @@ def test_wire_errors_carry_no_traceback_or_path() -> None:
             assert "Traceback" not in body and ".py" not in body and "/src/" not in body, body
     finally:
         srv.stop()
+
+
+def test_only_allowed_browser_origins_may_open_streams() -> None:
+    srv = RunningServer(Settings(port=free_port(), allowed_origins=frozenset({"https://app.example.com"})))
+    try:
+        async def origin(value: str) -> int:
+            try:
+                async with websockets.connect(srv.url + Q, origin=value) as ws:
+                    return json.loads(await ws.recv())["type"] == "Connected" and 101
+            except InvalidStatus as e:
+                body = json.loads(e.response.body)
+                assert body["err_code"] == "FORBIDDEN" and e.response.headers["dg-error"]
+                return e.response.status_code
+
+        assert asyncio.run(origin("https://app.example.com")) == 101
+        assert asyncio.run(origin("https://evil.example.net")) == 403
+        msgs, code, _ = asyncio.run(stream(srv.url + Q, pcm16(tone(0.3))))  # no Origin: an SDK
+        assert msgs[0]["type"] == "Connected" and code == 1000
+    finally:
+        srv.stop()

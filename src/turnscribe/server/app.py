@@ -29,7 +29,14 @@ from websockets.typing import Subprotocol
 
 from turnscribe.config import Settings
 from turnscribe.engines.base import Engines
-from turnscribe.errors import HandshakeError, NotFound, TooManyStreams, Unauthorized, UriTooLong
+from turnscribe.errors import (
+    ForbiddenOrigin,
+    HandshakeError,
+    NotFound,
+    TooManyStreams,
+    Unauthorized,
+    UriTooLong,
+)
 from turnscribe.metrics import Metrics
 from turnscribe.protocol.params import ListenParams, parse_listen_params
 from turnscribe.server import redaction
@@ -136,6 +143,14 @@ def credentials(request: Request) -> str | None:
     return None
 
 
+def check_origin(request: Request, allowed: frozenset[str]) -> None:
+    """A browser's page must be one of ``allowed`` (when any are configured): a key in the ``token``
+    subprotocol could otherwise be used from any site that learnt it."""
+    origin = request.headers.get("Origin")
+    if allowed and origin is not None and origin.rstrip("/") not in allowed:
+        raise ForbiddenOrigin(f"Origin {origin!r} may not open streams on this server.")
+
+
 def check_auth(request: Request, keys: frozenset[str]) -> str | None:
     """The configured key the request carries (None when the server is open); raises Unauthorized."""
     if not keys:
@@ -172,6 +187,7 @@ def make_process_request(state: AppState) -> Callable[[ServerConnection, Request
         try:
             if url.path != LISTEN_PATH:
                 raise NotFound(f"No such endpoint {url.path!r}; Flux streams on {LISTEN_PATH}.")
+            check_origin(request, state.settings.allowed_origins)
             key = check_auth(request, state.settings.api_keys)
             limits = state.settings.limits
             if len(url.query.encode()) > limits.max_query_bytes:
@@ -185,7 +201,8 @@ def make_process_request(state: AppState) -> Callable[[ServerConnection, Request
             log_refusal(connection, exc, url.query)
             state.metrics.stream_refused("auth" if isinstance(exc, Unauthorized)
                                          else "not_found" if isinstance(exc, NotFound)
-                                         else "too_long" if isinstance(exc, UriTooLong) else "bad_request")
+                                         else "too_long" if isinstance(exc, UriTooLong)
+                                         else "origin" if isinstance(exc, ForbiddenOrigin) else "bad_request")
             return error_response(exc.status, exc.err_code, str(exc), request_id)
         if state.draining.is_set():
             state.metrics.stream_refused("draining")
