@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from turnscribe import __version__
 from turnscribe.config import REASONS_ENV, Settings, env_flag, load_api_keys
@@ -57,7 +58,8 @@ async def _serve(settings: Settings) -> None:
     state = AppState(settings=settings, executor=ThreadPoolExecutor(settings.workers,
                                                                       thread_name_prefix="session"))
     server = await start_server(state)
-    log.info("turnscribe %s listening on ws://%s:%d/v2/listen", __version__, settings.host, settings.port)
+    scheme = "wss" if settings.tls_cert else "ws"
+    log.info("turnscribe %s listening on %s://%s:%d/v2/listen", __version__, scheme, settings.host, settings.port)
     if not settings.auth_required:
         log.warning("no API keys configured (TURNSCRIBE_API_KEYS / --api-key-file): the server is OPEN to "
                     "anyone who can reach it")
@@ -130,6 +132,8 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--drain-timeout", type=float, default=_DEFAULTS.drain_timeout_s,
                    help="on SIGTERM, seconds live streams are still served while waiting for a turn "
                         "boundary before they are flushed and closed (1001)")
+    p.add_argument("--tls-cert", help="PEM certificate (chain) file: serve wss:// instead of ws://")
+    p.add_argument("--tls-key", help="PEM private key for --tls-cert (default: inside the certificate file)")
     p.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN",
                    help="a browser page (scheme://host[:port]) allowed to open streams (repeatable); "
                         "when given, other browser Origins get 403; clients without Origin are unaffected")
@@ -188,7 +192,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                             scheduler=args.scheduler, max_streams=args.max_streams, max_lag_s=args.max_lag,
                             compute_threads=args.compute_threads, decision_reasons=reasons, limits=limits,
                             drain_timeout_s=args.drain_timeout, engine_timeout_s=args.engine_timeout,
-                            allowed_origins=frozenset(o.rstrip("/") for o in args.allowed_origin))
+                            allowed_origins=frozenset(o.rstrip("/") for o in args.allowed_origin),
+                            tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+                            tls_key=Path(args.tls_key) if args.tls_key else None)
+        if settings.tls_key and not settings.tls_cert:
+            parser.error("--tls-key needs --tls-cert")
+        try:
+            from turnscribe.server.app import tls_context
+
+            tls_context(settings)  # a bad certificate or key stops here, not after the models load
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            parser.error(f"cannot use the TLS certificate: {exc}")
         asyncio.run(_serve(settings))
         return 0
     return int(args.func(args))

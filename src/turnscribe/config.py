@@ -22,6 +22,8 @@ class Settings:
     # browser pages allowed to open streams (their Origin header); empty: any. Clients that send no
     # Origin (SDKs, servers) are never refused by it
     allowed_origins: frozenset[str] = field(default_factory=frozenset)
+    tls_cert: Path | None = None    # PEM certificate chain: serve wss:// (and https:// for /healthz ...)
+    tls_key: Path | None = None     # its PEM private key (None: inside tls_cert)
     idle_timeout_s: float = 60.0
     engine: str = "real"            # "real" (bundled models) or "fake" (scripted, no models)
     asr_model: str = "tiny.en+base"

@@ -108,3 +108,42 @@ def test_only_allowed_browser_origins_may_open_streams() -> None:
         assert msgs[0]["type"] == "Connected" and code == 1000
     finally:
         srv.stop()
+
+
+def test_tls_serves_wss(tmp_path) -> None:
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
+    srv = RunningServer(Settings(port=free_port(), tls_cert=cert, tls_key=key))
+    try:
+        client = ssl.create_default_context(cafile=str(cert))
+        wss = srv.url.replace("ws://", "wss://")
+
+        async def go() -> str:
+            async with websockets.connect(wss + Q, ssl=client) as ws:
+                return json.loads(await ws.recv())["type"]
+
+        assert asyncio.run(go()) == "Connected"
+
+        async def plain() -> None:
+            async with websockets.connect(srv.url + Q, open_timeout=3):
+                pass
+
+        with pytest.raises(Exception):  # noqa: B017 - plain ws:// is not served on a TLS port
+            asyncio.run(plain())
+    finally:
+        srv.stop()
+
+
+def test_serve_refuses_a_bad_certificate(tmp_path, capsys) -> None:
+    from turnscribe.cli import main
+
+    bad = tmp_path / "cert.pem"
+    bad.write_text("not a certificate")
+    with pytest.raises(SystemExit) as e:
+        main(["serve", "--engine", "fake", "--tls-cert", str(bad)])
+    assert e.value.code == 2 and "cannot use the TLS certificate" in capsys.readouterr().err

@@ -12,6 +12,7 @@ import asyncio
 import hmac
 import json
 import logging
+import ssl
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -327,5 +328,16 @@ async def start_server(state: AppState) -> Server:
         max_size=s.limits.websocket_max_size,
         ping_interval=20, ping_timeout=20,
         compression=None,
+        ssl=tls_context(s),
         logger=redaction.install(logging.getLogger("turnscribe.websockets")),
     )
+
+
+def tls_context(s: Settings) -> ssl.SSLContext | None:
+    """The server's TLS context when a certificate is configured (``--tls-cert``/``--tls-key``)."""
+    if s.tls_cert is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(s.tls_cert, s.tls_key)
+    return ctx
