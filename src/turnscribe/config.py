@@ -25,6 +25,7 @@ class Settings:
     tls_cert: Path | None = None    # PEM certificate chain: serve wss:// (and https:// for /healthz ...)
     tls_key: Path | None = None     # its PEM private key (None: inside tls_cert)
     idle_timeout_s: float = 60.0
+    ping_interval_s: float = 20.0   # WebSocket pings; a peer that answers none for as long is reaped (half-open)
     engine: str = "real"            # "real" (bundled models) or "fake" (scripted, no models)
     asr_model: str = "tiny.en+base"
     asr_model_dirs: AsrModelDirs = field(default_factory=AsrModelDirs)  # operator models per role

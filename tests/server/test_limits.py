@@ -216,3 +216,23 @@ def test_serve_refuses_a_bad_limit_flag(capsys) -> None:
         main(["serve", "--engine", "fake", "--limit", "max_frames=3"])
     assert e.value.code == 2 and "--limit takes NAME=VALUE" in capsys.readouterr().err
 
+
+
+def test_a_half_open_connection_is_reaped_by_ping() -> None:
+    srv = RunningServer(Settings(port=free_port(), ping_interval_s=0.3))
+    try:
+        async def go() -> None:
+            ws = await websockets.connect(srv.url + Q, ping_interval=None)
+            assert json.loads(await ws.recv())["type"] == "Connected"
+            ws.transport.pause_reading()  # the peer is gone: nothing it is sent is read or answered
+            for _ in range(60):
+                await asyncio.sleep(0.1)
+                if srv.state.streams == 0:
+                    break
+            ws.transport.abort()
+
+        assert srv.state.streams == 0
+        asyncio.run(go())
+        assert srv.state.streams == 0, "the server closed the stream whose peer stopped answering pings"
+    finally:
+        srv.stop()

@@ -326,7 +326,9 @@ async def start_server(state: AppState) -> Server:
         select_subprotocol=select_subprotocol,
         create_connection=FluxConnection,
         max_size=s.limits.websocket_max_size,
-        ping_interval=20, ping_timeout=20,
+        ping_interval=s.ping_interval_s, ping_timeout=s.ping_interval_s,
+        # how long a close waits for the peer's close frame: a peer that answers no ping won't send one
+        close_timeout=min(10.0, s.ping_interval_s / 2),
         compression=None,
         ssl=tls_context(s),
         logger=redaction.install(logging.getLogger("turnscribe.websockets")),
