@@ -126,6 +126,8 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="concurrent streams admitted; more are refused with HTTP 503 (0 = no limit)")
     p.add_argument("--max-lag", type=float, default=_DEFAULTS.max_lag_s,
                    help="seconds a stream may fall behind real time before it is closed with an Error")
+    p.add_argument("--ping-interval", type=float, default=_DEFAULTS.ping_interval_s,
+                   help="seconds between WebSocket pings; a peer that answers none for as long is closed")
     p.add_argument("--engine-timeout", type=float, default=_DEFAULTS.engine_timeout_s,
                    help="seconds an engine call may run before its streams fail (Error + 1011), its "
                         "worker is replaced and /readyz reports degraded until it returns (0: never)")
@@ -192,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             scheduler=args.scheduler, max_streams=args.max_streams, max_lag_s=args.max_lag,
                             compute_threads=args.compute_threads, decision_reasons=reasons, limits=limits,
                             drain_timeout_s=args.drain_timeout, engine_timeout_s=args.engine_timeout,
+                            ping_interval_s=args.ping_interval,
                             allowed_origins=frozenset(o.rstrip("/") for o in args.allowed_origin),
                             tls_cert=Path(args.tls_cert) if args.tls_cert else None,
                             tls_key=Path(args.tls_key) if args.tls_key else None)
