@@ -208,7 +208,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"cannot use the TLS certificate: {exc}")
         asyncio.run(_serve(settings))
         return 0
+    if args.command == "eval" and (missing := _missing_eval_modules()):
+        parser.error(f"turnscribe eval needs the eval extra ({', '.join(missing)} not installed): "
+                     "pip install 'turnscribe[eval]' (scripts/install eval)")
     return int(args.func(args))
+
+
+def _missing_eval_modules() -> list[str]:
+    import importlib.util
+
+    return [m for m in ("jiwer", "whisper_normalizer", "matplotlib") if importlib.util.find_spec(m) is None]
 
 
 if __name__ == "__main__":

@@ -834,9 +834,13 @@ def run(args: argparse.Namespace) -> int:
         report["ratio_of"] = f"{names[0]} / {names[1]}"
     report["finished"] = datetime.now().isoformat(timespec="seconds")
     out.parent.mkdir(parents=True, exist_ok=True)
-    report["plot"] = str(png)
+    has_png = importlib.util.find_spec("matplotlib") is not None
+    report["plot"] = str(png) if has_png else None
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    plot(report, png)
+    if has_png:
+        plot(report, png)
+    else:
+        print("note: no PNG (matplotlib is in the eval extra: pip install 'turnscribe[eval]')", file=sys.stderr)
     print(format_table(report))
-    print(f"wrote {out} and {png}")
+    print(f"wrote {out}" + (f" and {png}" if has_png else ""))
     return 0
