@@ -23,6 +23,6 @@ def test_two_minute_soak(shared: Path, tmp_path: Path) -> None:
     result = json.loads(out.read_text())["result"]
     assert result["good_error_count"] == 0, result["good_errors"]
     assert result["streams_open_at_end"] == 0
-    assert result["hostile_clients"] >= 20 and result["good_streams"] >= 6
+    assert result["hostile_clients"] >= 10 and result["good_streams"] >= 6
     assert result["checks"]["rss_growth"], result
     assert proc.returncode == 0, proc.stdout + proc.stderr
