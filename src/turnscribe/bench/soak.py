@@ -202,11 +202,16 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.monotonic()
         asyncio.run(main())
         elapsed = time.monotonic() - t0
-        time.sleep(1.0)  # the last closes reach the metrics
+        http = server.url.replace("ws://", "http://").rsplit("/v2/listen", 1)[0]
+        open_at_end = streams_open(http)
+        for _ in range(60):  # the last closing handshakes (up to the server's close timeout)
+            if open_at_end == 0:
+                break
+            time.sleep(0.5)
+            open_at_end = streams_open(http)
         rss = read_rss_mb(server.pid)
         if rss is not None:
             stats.rss.append((elapsed, rss))
-        open_at_end = streams_open(server.url.replace("ws://", "http://").rsplit("/v2/listen", 1)[0])
     finally:
         server.stop()
     result = verdict(stats, elapsed, warmup_s, max_rss_growth=args.max_rss_growth,
