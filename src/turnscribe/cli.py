@@ -85,9 +85,7 @@ async def _serve(settings: Settings) -> None:
     except Exception as exc:  # keep serving /healthz and a failing /readyz so the cause is visible
         state.load_error = f"{type(exc).__name__}: {exc}"
         log.exception("loading the models failed")
-    trimmer = loop.create_task(_trim_heap_every(TRIM_EVERY_S))
     await stop
-    trimmer.cancel()
     log.info("shutting down: draining %d open stream(s)", state.streams)
     await drain(state)
     if state.work is not None:
@@ -95,18 +93,6 @@ async def _serve(settings: Settings) -> None:
     server.close()
     await server.wait_closed()
     state.executor.shutdown(wait=False, cancel_futures=True)
-
-
-TRIM_EVERY_S = 30.0
-
-
-async def _trim_heap_every(seconds: float) -> None:
-    from turnscribe.server.memory import trim_heap
-
-    loop = asyncio.get_running_loop()
-    while True:
-        await asyncio.sleep(seconds)
-        await loop.run_in_executor(None, trim_heap)  # walks the heap: off the event loop
 
 
 _DEFAULTS = Settings()

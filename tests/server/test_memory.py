@@ -18,12 +18,3 @@ def test_cap_applies_on_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_operator_setting_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MALLOC_ARENA_MAX", "8")
     assert limit_malloc_arenas() is False
-
-
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
-def test_trim_heap_returns_freed_pages() -> None:
-    from turnscribe.server.memory import trim_heap
-
-    blocks = [bytearray(64 * 1024) for _ in range(2000)]  # ~128 MB in heap-sized blocks
-    del blocks
-    assert isinstance(trim_heap(), bool)
