@@ -61,6 +61,15 @@ def default_data_dir() -> Path:
     return Path(shared) / "data" if shared else Path("..") / "shared" / "data"
 
 
+def data_folder(arg: str | None) -> Path | None:
+    """``--data`` (else the default) when it holds a manifest; None, said on stderr, when not."""
+    data = Path(arg) if arg else default_data_dir()
+    if not (data / "manifest.tsv").is_file():
+        print(f"error: {data / 'manifest.tsv'} not found (use --data or TURNSCRIBE_SHARED)", file=sys.stderr)
+        return None
+    return data
+
+
 def read_pcm16_wav(path: Path) -> bytes:
     """The raw little-endian PCM16 samples of a mono 16 kHz WAV file."""
     with wave.open(str(path)) as w:
@@ -738,9 +747,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    data = Path(args.data) if args.data else default_data_dir()
-    if not (data / "manifest.tsv").is_file():
-        print(f"error: {data / 'manifest.tsv'} not found (use --data or TURNSCRIBE_SHARED)", file=sys.stderr)
+    data = data_folder(args.data)
+    if data is None:
         return 2
     clips: dict[str, list[bytes]] = {"english": [], "multi": []}
     wanted = (("english", ENGLISH_SETS, any(k != "multi" for k in weights)),

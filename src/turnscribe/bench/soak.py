@@ -33,19 +33,19 @@ from pathlib import Path
 from typing import Any
 
 from turnscribe.bench.load import (
+    EN_MODEL,
     ENGLISH_SETS,
     NORMAL_CLOSES,
     Server,
     StreamSpec,
     build_stream_audio,
-    default_data_dir,
+    data_folder,
+    http_base,
     load_clips,
     percentile,
     read_rss_mb,
     run_client,
 )
-
-EN_MODEL = "flux-general-en"
 
 
 @dataclass
@@ -132,8 +132,8 @@ async def sample_rss(pid: int, stats: SoakStats, t_start: float, end: float, eve
         await asyncio.sleep(every_s)
 
 
-def streams_open(http: str) -> float | None:
-    with urllib.request.urlopen(f"{http}/metrics", timeout=5) as r:
+def streams_open(ws_url: str) -> float | None:
+    with urllib.request.urlopen(f"{http_base(ws_url)}/metrics", timeout=5) as r:
         for line in r.read().decode().splitlines():
             if line.startswith("turnscribe_streams_open "):
                 return float(line.split()[1])
@@ -167,9 +167,8 @@ def verdict(stats: SoakStats, duration_s: float, warmup_s: float, *, max_rss_gro
 
 
 def run(args: argparse.Namespace) -> int:
-    data = Path(args.data) if args.data else default_data_dir()
-    if not (data / "manifest.tsv").is_file():
-        print(f"error: {data / 'manifest.tsv'} not found (use --data or TURNSCRIBE_SHARED)", file=sys.stderr)
+    data = data_folder(args.data)
+    if data is None:
         return 2
     clips = load_clips(data, ENGLISH_SETS)
     duration_s = args.minutes * 60.0
@@ -182,8 +181,9 @@ def run(args: argparse.Namespace) -> int:
     server = Server.spawn("batched", engine=args.engine, asr_model=None, extra=extra,
                           log_path=out.with_name(f"{out.stem}_server.log"), ready_timeout_s=600)
     stats = SoakStats()
+    pid = server.pid
     try:
-        assert server.pid is not None
+        assert pid is not None
         print(f"soak: {streams} good streams + hostile clients for {args.minutes:g} min", file=sys.stderr,
               flush=True)
 
@@ -195,21 +195,19 @@ def run(args: argparse.Namespace) -> int:
             tasks = [good_slot(server.url, clips, random.Random(rng.random()), stats, t_start, end,
                                (args.min_stream_s, args.max_stream_s)) for _ in range(streams)]
             tasks.append(hostile_loop(server.url, random.Random(rng.random()), stats, end, args.hostile_every))
-            assert server.pid is not None
-            tasks.append(sample_rss(server.pid, stats, t_start, end, args.sample))
+            tasks.append(sample_rss(pid, stats, t_start, end, args.sample))
             await asyncio.gather(*tasks)
 
         t0 = time.monotonic()
         asyncio.run(main())
         elapsed = time.monotonic() - t0
-        http = server.url.replace("ws://", "http://").rsplit("/v2/listen", 1)[0]
-        open_at_end = streams_open(http)
+        open_at_end = streams_open(server.url)
         for _ in range(60):  # the last closing handshakes (up to the server's close timeout)
             if open_at_end == 0:
                 break
             time.sleep(0.5)
-            open_at_end = streams_open(http)
-        rss = read_rss_mb(server.pid)
+            open_at_end = streams_open(server.url)
+        rss = read_rss_mb(pid)
         if rss is not None:
             stats.rss.append((elapsed, rss))
     finally:

@@ -84,7 +84,7 @@ class AppState:
                          "error": self.load_error, **limits}
         if self.draining.is_set():
             return 503, {"status": "draining", **limits}
-        stalled = getattr(self.work, "stalled", 0)
+        stalled = self.work.stalled if self.work is not None else 0
         if stalled:  # an engine call hung: this replica should take no new streams until it returns
             return 503, {"status": "degraded", "stalled_engine_calls": stalled, **limits}
         engines = self.engines.names if self.engines else {}
@@ -160,7 +160,7 @@ def check_auth(request: Request, keys: frozenset[str]) -> str | None:
     if given is None:
         raise Unauthorized("Missing or malformed credentials: send 'Authorization: Token <key>'.")
     # every key is compared, so the time taken does not tell which one (nearly) matched
-    matches = [k for k in sorted(keys) if hmac.compare_digest(given.encode(), k.encode())]
+    matches = [k for k in keys if hmac.compare_digest(given.encode(), k.encode())]
     if not matches:
         raise Unauthorized("Invalid credentials.")
     return matches[0]

@@ -55,6 +55,11 @@ Deliver = Callable[[EngineResult | BaseException], None]
 
 
 class Work(Protocol):
+    @property
+    def stalled(self) -> int:
+        """Engine calls given up on that still hold a thread (the server reports itself unready)."""
+        ...
+
     def submit(self, requests: Sequence[EngineRequest], deliver: Deliver) -> None: ...
 
     def cancel(self, stream_id: str, seqs: Collection[int] | None = None) -> None: ...
@@ -178,6 +183,8 @@ class InlineWork:
                 deliver(res)
 
         fut.add_done_callback(finished)
+
+    stalled = 0  # calls run on the executor unwatched: none is ever given up on
 
     def cancel(self, stream_id: str, seqs: Collection[int] | None = None) -> None:
         pass
