@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from servertools import RunningServer, make_server
+from servertools import Captured, RunningServer, make_server
 
 
 @pytest.fixture(scope="module")
@@ -26,3 +27,17 @@ def keyed_server() -> Iterator[RunningServer]:
     srv = make_server(api_keys=frozenset({"k1", "k2"}))
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def logs() -> Iterator[Captured]:
+    """The server's logs at DEBUG: the websockets library's request lines and frames included."""
+    logger = logging.getLogger("turnscribe")
+    handler, level = Captured(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
+import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import websockets
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from turnscribe.bench.load import server_command, wait_ready
 from turnscribe.config import Settings
 from turnscribe.engines.fake import fake_engines
 from turnscribe.server.app import AppState, start_server, start_work
@@ -80,3 +87,59 @@ async def stream(url, audio=b"", messages=(), *, close=True, headers=None, subpr
         except ConnectionClosed:
             pass
         return out, ws.close_code, ws.subprotocol
+
+
+def refused(url: str, **kw) -> tuple[int, dict, dict]:
+    """A handshake the server refuses: (status, headers lower-cased, JSON body)."""
+    async def go():
+        with pytest.raises(InvalidStatus) as e:
+            await websockets.connect(url, **kw)
+        r = e.value.response
+        return r.status_code, {k.lower(): v for k, v in r.headers.raw_items()}, json.loads(r.body)
+    return asyncio.run(go())
+
+
+@contextmanager
+def serve_process(args: Sequence[str], log_path: Path, *, ready_s: float = 60.0) -> Iterator[tuple[subprocess.Popen, int]]:
+    """A real ``turnscribe serve`` process on a free port (extra ``args``), ready; stopped after."""
+    port = free_port()
+    cmd = [*server_command(), "serve", "--port", str(port), *args]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", ready_s, proc, log_path)
+        yield proc, port
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+
+class Captured(logging.Handler):
+    """Every record of the server's loggers (turnscribe.*), formatted with its traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def usage(self, request_id: str, timeout_s: float = 5.0) -> dict[str, object]:
+        """The usage record of a stream; it is written just after the close reaches the client."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                if line.startswith("INFO turnscribe.usage:") and request_id in line:
+                    return dict(json.loads(line.split(" usage ", 1)[1]))
+            time.sleep(0.02)
+        raise AssertionError(f"no usage record for {request_id}")

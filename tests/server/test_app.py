@@ -10,8 +10,8 @@ import urllib.request
 import pytest
 import websockets
 from helpers import pcm16, quiet, tone
-from servertools import make_server, stream
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from servertools import make_server, refused, stream
+from websockets.exceptions import ConnectionClosed
 
 Q = "/v2/listen?model=flux-general-en&encoding=linear16&sample_rate=16000"
 
@@ -24,13 +24,6 @@ def http_get(url: str) -> tuple[int, dict, bytes]:
         return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
 
-def refused(url: str, **kw) -> tuple[int, dict, dict]:
-    async def go():
-        with pytest.raises(InvalidStatus) as e:
-            await websockets.connect(url, **kw)
-        r = e.value.response
-        return r.status_code, {k.lower(): v for k, v in r.headers.raw_items()}, json.loads(r.body)
-    return asyncio.run(go())
 
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -14,10 +13,9 @@ from pathlib import Path
 import pytest
 import websockets
 from helpers import pcm16, quiet, tone
-from servertools import make_server
+from servertools import make_server, serve_process
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from turnscribe.bench.load import free_port, server_command, wait_ready
 from turnscribe.protocol.session import Session
 from turnscribe.server.app import drain
 
@@ -93,14 +91,9 @@ def http_status(url: str) -> int:
 
 @pytest.mark.timeout(120)
 def test_sigterm_drains_and_exits_0(tmp_path: Path) -> None:
-    port = free_port()
     log_path = tmp_path / "server.log"
-    cmd = [*server_command(), "serve", "--engine", "fake", "--port", str(port), "--drain-timeout", "20"]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
+    with serve_process(["--engine", "fake", "--drain-timeout", "20"], log_path) as (proc, port):
         base = f"http://127.0.0.1:{port}"
-        wait_ready(base, 60, proc, log_path)
         url = f"ws://127.0.0.1:{port}" + Q
         checks: dict[str, int] = {}
 
@@ -121,7 +114,3 @@ def test_sigterm_drains_and_exits_0(tmp_path: Path) -> None:
         assert checks == {"readyz": 503, "new_stream": 503}
         assert code == 1001 and "EndOfTurn" in events and events[-1] == "Update"
         assert proc.wait(30) == 0, log_path.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)

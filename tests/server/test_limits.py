@@ -11,7 +11,7 @@ import time
 import pytest
 import websockets
 from helpers import pcm16, quiet, tone
-from servertools import RunningServer, free_port, make_server, stream
+from servertools import RunningServer, free_port, make_server, refused, stream
 from websockets.exceptions import InvalidStatus
 
 from turnscribe.config import Settings
@@ -22,13 +22,6 @@ from turnscribe.protocol.session import Session
 Q = "/v2/listen?model=flux-general-en&encoding=linear16&sample_rate=16000"
 
 
-def refused(url: str, **kw) -> tuple[int, dict[str, str], dict]:
-    async def go():
-        with pytest.raises(InvalidStatus) as e:
-            await websockets.connect(url, **kw)
-        r = e.value.response
-        return r.status_code, {k.lower(): v for k, v in r.headers.raw_items()}, json.loads(r.body)
-    return asyncio.run(go())
 
 
 def assert_refusal(got: tuple[int, dict[str, str], dict], status: int, err_code: str, text: str) -> None:

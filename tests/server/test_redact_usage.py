@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import urllib.request
 import weakref
-from collections.abc import Iterator
 from types import SimpleNamespace
 from urllib.parse import urlencode
 
@@ -52,46 +50,6 @@ def configure(**fields: object) -> str:
 def leaks(text: str) -> list[str]:
     low = text.lower()
     return [s for s in SECRETS if s in low]
-
-
-class Captured(logging.Handler):
-    """Every record of the server's loggers (turnscribe.*), formatted with its traceback."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-    def usage(self, request_id: str, timeout_s: float = 5.0) -> dict[str, object]:
-        """The usage record of a stream; it is written just after the close reaches the client."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                if line.startswith("INFO turnscribe.usage:") and request_id in line:
-                    return dict(json.loads(line.split(" usage ", 1)[1]))
-            time.sleep(0.02)
-        raise AssertionError(f"no usage record for {request_id}")
-
-
-@pytest.fixture
-def logs() -> Iterator[Captured]:
-    """The server's logs at DEBUG: the websockets library's request lines and frames included."""
-    logger = logging.getLogger("turnscribe")
-    handler, level = Captured(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-from collections.abc import Iterator
 
 import pytest
 import websockets
 from helpers import pcm16, tone
-from servertools import RunningServer, free_port, make_server, stream
+from servertools import Captured, RunningServer, free_port, make_server, stream
 from websockets.exceptions import InvalidStatus
 
 from turnscribe.config import Settings
@@ -22,29 +20,7 @@ KEY = "sk-live-7f3a9c2e51d84b06"
 WRONG = "sk-wrong-0c4e8a1b9d2f"
 
 
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-
-@pytest.fixture
-def debug_logs() -> Iterator[Lines]:
-    logger = logging.getLogger("turnscribe")
-    handler, level = Lines(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
-def test_keys_are_never_logged_even_at_debug(debug_logs: Lines) -> None:
+def test_keys_are_never_logged_even_at_debug(logs: Captured) -> None:
     srv = RunningServer(Settings(port=free_port(), api_keys=frozenset({KEY})))
     try:
         audio = pcm16(tone(0.5))
@@ -61,7 +37,7 @@ def test_keys_are_never_logged_even_at_debug(debug_logs: Lines) -> None:
         assert asyncio.run(wrong()) == 401
     finally:
         srv.stop()
-    text = "\n".join(debug_logs.lines)
+    text = logs.text
     assert "Authorization: Token [REDACTED]" in text, "the header lines were logged (DEBUG), scrubbed"
     assert KEY not in text and WRONG not in text
 
