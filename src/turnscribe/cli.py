@@ -1,4 +1,4 @@
-"""Command line: ``turnscribe serve`` (and the evaluation commands under ``turnscribe eval``)."""
+"""Command line: ``turnscribe serve``, ``turnscribe transcribe`` (and ``turnscribe eval`` / ``bench``)."""
 
 from __future__ import annotations
 
@@ -157,6 +157,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_serve(sub)
+    from turnscribe.transcribe.cli import add_transcribe_command
+
+    add_transcribe_command(sub)
     try:
         from turnscribe.eval.cli import add_eval_commands
     except ImportError:  # evaluation tools are optional

@@ -1,0 +1,1 @@
+"""``turnscribe transcribe``: files through the server's Session and engines, or through a server."""
