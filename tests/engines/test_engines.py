@@ -383,6 +383,17 @@ def test_smart_turn(turn, shared: Path) -> None:
     assert 0.0 <= turn.score([TurnRequest(long)])[0] <= 1.0  # > 8 s: only the tail is used
 
 
+def test_the_packaged_smart_turn_model_is_pipecats_file_unchanged() -> None:
+    import hashlib
+
+    from turnscribe.engines.smart_turn import MODEL_SHA256, default_model_path
+
+    path = default_model_path()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == MODEL_SHA256
+    notice = (path.parent / "SMART_TURN_LICENSE.txt").read_text()
+    assert "BSD 2-Clause" in notice and "Daily" in notice
+
+
 def test_smart_turn_features_left_pad() -> None:
     from turnscribe.engines.smart_turn import features
 

@@ -1,4 +1,4 @@
-"""Smart Turn v3.2 end-of-turn model (ONNX, shipped inside the ``pipecat-ai`` wheel).
+"""Smart Turn v3.2 end-of-turn model (ONNX), shipped in this package.
 
 Invariants (features must match pipecat's extractor exactly; see shared/docs/models.md):
 
@@ -10,13 +10,13 @@ Invariants (features must match pipecat's extractor exactly; see shared/docs/mod
   already holds P(complete) in [0, 1] (no extra sigmoid);
 * ``score`` returns one float per request, in order; the transcript is not used by this model.
 
-pipecat is never imported (its ``__init__`` pulls heavy dependencies): the model file is located
-through ``importlib.util.find_spec``.
+The model file is the one the ``pipecat-ai`` 1.14.0 wheel carries, unchanged (BSD-2-Clause, notice in
+``data/SMART_TURN_LICENSE.txt``): installing pipecat for it would pull ~70 packages the server never
+uses (numba, openai, Pillow ...).
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,21 +33,16 @@ WINDOW_S = 8
 WINDOW_SAMPLES = WINDOW_S * SAMPLE_RATE
 N_FRAMES = WINDOW_S * 100
 NORM_EPS = 1e-7
-_RELATIVE = ("audio", "turn", "smart_turn", "data", "smart-turn-v3.2-cpu.onnx")
+MODEL_FILE = "smart-turn-v3.2-cpu.onnx"
+MODEL_SHA256 = "2bb026316b14a660486a75b1733cd3fbab8c2fd0314dc9af7be49f8cca967e4f"
 
 
 def default_model_path() -> Path:
-    """Path of ``smart-turn-v3.2-cpu.onnx`` inside the installed ``pipecat-ai`` package."""
-    spec = importlib.util.find_spec("pipecat")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("pipecat-ai is not installed (it carries the Smart Turn v3.2 model)")
-    for loc in spec.submodule_search_locations:
-        path = Path(loc).joinpath(*_RELATIVE)
-        if path.is_file():
-            return path
-    raise FileNotFoundError(
-        f"smart-turn-v3.2-cpu.onnx not found under {list(spec.submodule_search_locations)}"
-    )
+    """Path of the packaged ``smart-turn-v3.2-cpu.onnx``."""
+    path = Path(__file__).resolve().parent / "data" / MODEL_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{MODEL_FILE} is missing from the turnscribe package (expected at {path})")
+    return path
 
 
 def features(audio: npt.ArrayLike) -> npt.NDArray[np.float32]:
