@@ -1,9 +1,10 @@
 """The HTTP/WebSocket edge: routing, authentication, handshake validation (flux-protocol.md §2–§4).
 
 One port serves ``/v2/listen`` (WebSocket), ``/healthz`` (process alive), ``/readyz``
-(models loaded) and ``/metrics`` (Prometheus text, turnscribe/metrics.py). Every refused
-handshake gets the wire form of §4.2 — status, ``dg-error``, ``dg-request-id`` and a JSON
-body — is never upgraded, and counts in ``turnscribe_streams_refused_total{reason}``.
+(models loaded), ``/metrics`` (Prometheus text, turnscribe/metrics.py) and the demo page at ``/``
+(server/static.py). Every refused handshake gets the wire form of §4.2 — status, ``dg-error``,
+``dg-request-id`` and a JSON body — is never upgraded, and counts in
+``turnscribe_streams_refused_total{reason}``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from turnscribe.errors import (
 )
 from turnscribe.metrics import Metrics
 from turnscribe.protocol.params import ListenParams, parse_listen_params
-from turnscribe.server import redaction
+from turnscribe.server import redaction, static
 from turnscribe.server.dispatch import Work
 
 log = logging.getLogger("turnscribe.server")
@@ -185,6 +186,9 @@ def make_process_request(state: AppState) -> Callable[[ServerConnection, Request
         if url.path == "/readyz":
             status, doc = state.readiness()
             return _json_response(status, doc)
+        page = static.serve(request, url.path)  # the demo page at / (server/static.py)
+        if page is not None:
+            return page
         try:
             if url.path != LISTEN_PATH:
                 raise NotFound(f"No such endpoint {url.path!r}; Flux streams on {LISTEN_PATH}.")
