@@ -220,7 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _missing_eval_modules() -> list[str]:
     import importlib.util
 
-    return [m for m in ("jiwer", "whisper_normalizer", "matplotlib") if importlib.util.find_spec(m) is None]
+    eval_modules = ("jiwer", "whisper_normalizer", "matplotlib", "wordfreq")
+    return [m for m in eval_modules if importlib.util.find_spec(m) is None]
 
 
 if __name__ == "__main__":
