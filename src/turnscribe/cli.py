@@ -131,6 +131,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--engine-timeout", type=float, default=_DEFAULTS.engine_timeout_s,
                    help="seconds an engine call may run before its streams fail (Error + 1011), its "
                         "worker is replaced and /readyz reports degraded until it returns (0: never)")
+    p.add_argument("--unhealthy-after-stall", type=float, default=_DEFAULTS.unhealthy_after_stall_s,
+                   help="seconds an engine call given up on may go on running before /healthz answers "
+                        "503, so that a liveness probe restarts the process (0: never)")
     p.add_argument("--drain-timeout", type=float, default=_DEFAULTS.drain_timeout_s,
                    help="on SIGTERM, seconds live streams are still served while waiting for a turn "
                         "boundary before they are flushed and closed (1001)")
@@ -197,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             scheduler=args.scheduler, max_streams=args.max_streams, max_lag_s=args.max_lag,
                             compute_threads=args.compute_threads, decision_reasons=reasons, limits=limits,
                             drain_timeout_s=args.drain_timeout, engine_timeout_s=args.engine_timeout,
+                            unhealthy_after_stall_s=args.unhealthy_after_stall,
                             ping_interval_s=args.ping_interval,
                             allowed_origins=frozenset(o.rstrip("/") for o in args.allowed_origin),
                             tls_cert=Path(args.tls_cert) if args.tls_cert else None,

@@ -35,6 +35,8 @@ class Settings:
                                     # session calls its engines itself: the pre-scheduler baseline)
     max_streams: int = 6            # admitted concurrent streams (bench load on a 2-core box); beyond: 503
     engine_timeout_s: float = 30.0  # an engine call running longer fails its streams (0: never)
+    # /healthz fails once a given-up call has run this long: only a restart frees its thread (0: never)
+    unhealthy_after_stall_s: float = 300.0
     drain_timeout_s: float = 30.0   # SIGTERM: live streams are served this long at most for a turn boundary
     max_lag_s: float = 4.0          # a stream this far behind real time gets Error + close 1011
     compute_threads: int = 2        # scheduler workers running models (one per core)

@@ -76,8 +76,16 @@ def test_an_engine_that_raises_fails_that_stream_only() -> None:
         srv.stop()
 
 
+def health(srv: RunningServer) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(srv.http + "/healthz", timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
 def test_an_engine_that_hangs_fails_that_stream_and_the_server_recovers() -> None:
-    srv, asr = faulty_server(engine_timeout_s=1.0)
+    srv, asr = faulty_server(engine_timeout_s=1.0, unhealthy_after_stall_s=2.0)
     try:
         t0 = time.monotonic()
         bad, code, _ = asyncio.run(stream(srv.url + Q + "&keyterm=Hang", AUDIO, chunk=len(AUDIO)))
@@ -87,12 +95,17 @@ def test_an_engine_that_hangs_fails_that_stream_and_the_server_recovers() -> Non
         assert status == 503 and doc["status"] == "degraded" and doc["stalled_engine_calls"] >= 1
         good, code, _ = asyncio.run(stream(srv.url + Q, AUDIO, chunk=3200))  # a new worker serves it
         assert code == 1000 and any(e == "EndOfTurn" for e, _ in turns(good))
+        assert health(srv)[0] == 200, "alive while the hang is younger than unhealthy_after_stall_s"
+        time.sleep(max(0.0, t0 + 3.2 - time.monotonic()))  # the hang is now older than 2 s
+        status, doc = health(srv)
+        assert status == 503 and doc["status"] == "stalled" and doc["stalled_s"] > 2.0
         asr.release.set()
         for _ in range(100):
             if ready(srv)[0] == 200:
                 break
             time.sleep(0.05)
         assert ready(srv)[0] == 200, "ready again once the hung call returned"
+        assert health(srv) == (200, {"status": "ok"})
     finally:
         asr.release.set()
         srv.stop()

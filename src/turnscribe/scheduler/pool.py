@@ -119,6 +119,12 @@ class WorkerPool(Generic[P, R]):
         if stall_s is not None:
             threading.Thread(target=self._watch, name="turnscribe-scheduler-watch", daemon=True).start()
 
+    def longest_stall_s(self) -> float:
+        """How long the oldest call given up on has been running (0 when none is)."""
+        with self._cond:
+            started = [r.started for r in self._running if r.stalled]
+        return max(0.0, self._clock() - min(started)) if started else 0.0
+
     def _start_worker(self, limit: int | None) -> None:
         worker = threading.Thread(target=self._worker_main, args=(limit,), daemon=True,
                                   name=f"turnscribe-scheduler-{len(self._workers)}")

@@ -76,6 +76,16 @@ class AppState:
     def full(self) -> bool:
         return 0 < self.settings.max_streams <= self.admitted
 
+    def liveness(self) -> tuple[int, dict[str, object]]:
+        """/healthz: 200 while the process can still recover by itself; 503 once an engine call has
+        hung past ``unhealthy_after_stall_s`` (its thread cannot be freed: the orchestrator should
+        restart the process)."""
+        limit = self.settings.unhealthy_after_stall_s
+        stall = self.work.longest_stall_s() if self.work is not None else 0.0
+        if limit and stall > limit:
+            return 503, {"status": "stalled", "stalled_s": round(stall, 1), "limit_s": limit}
+        return 200, {"status": "ok"}
+
     def readiness(self) -> tuple[int, dict[str, object]]:
         """/readyz: 200 while streams can be admitted; 503 while loading, failed, full or draining."""
         limits = {"streams": self.admitted, "max_streams": self.settings.max_streams,
@@ -176,7 +186,7 @@ def make_process_request(state: AppState) -> Callable[[ServerConnection, Request
             connection.redact_logs = True
         url = urlsplit(request.path)
         if url.path == "/healthz":
-            return _json_response(200, {"status": "ok"})
+            return _json_response(*state.liveness())
         if url.path == "/metrics":
             body, content_type = state.metrics.render()
             headers = Headers()

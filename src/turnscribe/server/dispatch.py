@@ -60,6 +60,10 @@ class Work(Protocol):
         """Engine calls given up on that still hold a thread (the server reports itself unready)."""
         ...
 
+    def longest_stall_s(self) -> float:
+        """Seconds the oldest of those calls has run (a call that never returns: restart the process)."""
+        ...
+
     def submit(self, requests: Sequence[EngineRequest], deliver: Deliver) -> None: ...
 
     def cancel(self, stream_id: str, seqs: Collection[int] | None = None) -> None: ...
@@ -118,6 +122,9 @@ class BatchedWork:
     def stalled(self) -> int:
         """Engine calls given up on that still hold a thread (the server reports itself unready)."""
         return self._pool.stalled
+
+    def longest_stall_s(self) -> float:
+        return self._pool.longest_stall_s()
 
     def _run(self, batch: Batch[EngineRequest]) -> Sequence[EngineResult]:
         return run_requests(self._engines, [j.payload for j in batch.jobs])
@@ -185,6 +192,9 @@ class InlineWork:
         fut.add_done_callback(finished)
 
     stalled = 0  # calls run on the executor unwatched: none is ever given up on
+
+    def longest_stall_s(self) -> float:
+        return 0.0
 
     def cancel(self, stream_id: str, seqs: Collection[int] | None = None) -> None:
         pass
