@@ -52,9 +52,11 @@ def model_options(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Asr
 
 async def _serve(settings: Settings) -> None:
     from turnscribe.server.app import AppState, drain, start_server, start_work
-    from turnscribe.server.memory import limit_malloc_arenas
+    from turnscribe.server.memory import jemalloc_loaded, limit_malloc_arenas
 
-    limit_malloc_arenas()  # before any worker thread allocates
+    capped = limit_malloc_arenas()  # before any worker thread allocates
+    log.info("memory allocator: %s", "jemalloc" if jemalloc_loaded() else
+             "glibc malloc" + (" (arenas capped)" if capped else ""))
     state = AppState(settings=settings, executor=ThreadPoolExecutor(settings.workers,
                                                                       thread_name_prefix="session"))
     server = await start_server(state)
@@ -178,6 +180,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(getattr(args, "log_level", "INFO"), getattr(args, "log_format", "text"))
     if args.command == "serve":
+        if argv is None:  # the real command line (not a test calling main): run on jemalloc if present
+            from turnscribe.server.memory import reexec_with_jemalloc
+
+            reexec_with_jemalloc(sys.argv[1:])
         try:
             keys = load_api_keys(key_file=args.api_key_file)
         except OSError as exc:

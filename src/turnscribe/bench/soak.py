@@ -7,8 +7,12 @@ close, and open the next one, for ``--minutes``; beside them one hostile client 
 handshakes, garbage frames, oversized frames, clients that vanish mid-stream). Every ``--sample``
 seconds it records the server's RSS and the good streams' Update lag. The verdict:
 
-* RSS growth after warm-up (the first ``--warmup-share`` of the run): end vs the warm-up sample,
-  at most ``--max-rss-growth`` (5 %);
+* RSS growth after warm-up (the first ``--warmup-share`` of the run): the median RSS of the last
+  window (``--rss-window``, 5 min, at most a quarter of the time after warm-up) against the median
+  of the first window after warm-up, at most ``--max-rss-growth`` (5 %). Medians, because single
+  samples swing by tens of MB with the decodes running at that instant (a live stream's working
+  set), which a leak or fragmentation would not: it moves the median. The point figures (end vs
+  first sample after warm-up) and the peaks (max of the second half vs the first) are reported too;
 * lag flat: the Update lag p95 of the last third of the run within ``--max-lag-drift`` (0.1 s) of
   the first third (after warm-up);
 * no errors on good streams (an Error message, a refused or abnormally closed good stream);
@@ -24,6 +28,7 @@ import asyncio
 import json
 import random
 import shlex
+import statistics
 import sys
 import time
 import urllib.request
@@ -140,12 +145,33 @@ def streams_open(ws_url: str) -> float | None:
     return None
 
 
+def _growth(before: float | None, after: float | None) -> float | None:
+    return round(after / before - 1.0, 4) if before and after else None
+
+
+def rss_figures(rss: list[tuple[float, float]], duration_s: float, warmup_s: float,
+                window_s: float) -> dict[str, float | None]:
+    """RSS growth after warm-up: window medians (the verdict), end points and peaks."""
+    after = [(t, mb) for t, mb in rss if t >= warmup_s]
+    window = min(window_s, (duration_s - warmup_s) / 4)
+    first = [mb for t, mb in after if t < warmup_s + window]
+    last = [mb for t, mb in after if t >= duration_s - window]
+    mid = warmup_s + (duration_s - warmup_s) / 2
+    peak1 = max((mb for t, mb in after if t < mid), default=None)
+    peak2 = max((mb for t, mb in after if t >= mid), default=None)
+    med1 = float(statistics.median(first)) if first else None
+    med2 = float(statistics.median(last)) if last else None
+    warm, end = (after[0][1] if after else None), (rss[-1][1] if rss else None)
+    return {"rss_window_s": window, "rss_first_window_median_mb": med1, "rss_last_window_median_mb": med2,
+            "rss_growth": _growth(med1, med2), "rss_after_warmup_mb": warm, "rss_end_mb": end,
+            "rss_growth_end_vs_warmup_sample": _growth(warm, end), "rss_peak_first_half_mb": peak1,
+            "rss_peak_second_half_mb": peak2, "rss_peak_growth": _growth(peak1, peak2)}
+
+
 def verdict(stats: SoakStats, duration_s: float, warmup_s: float, *, max_rss_growth: float,
-            max_lag_drift: float, open_at_end: float | None) -> dict[str, Any]:
-    after = [(t, mb) for t, mb in stats.rss if t >= warmup_s]
-    rss_warm = after[0][1] if after else None
-    rss_end = stats.rss[-1][1] if stats.rss else None
-    growth = (rss_end / rss_warm - 1.0) if rss_warm and rss_end else None
+            max_lag_drift: float, open_at_end: float | None, rss_window_s: float = 300.0) -> dict[str, Any]:
+    rss = rss_figures(stats.rss, duration_s, warmup_s, rss_window_s)
+    growth = rss["rss_growth"]
     third = (duration_s - warmup_s) / 3
     first = [lag for t, lag in stats.lags if warmup_s <= t < warmup_s + third]
     last = [lag for t, lag in stats.lags if t >= duration_s - third]
@@ -157,8 +183,7 @@ def verdict(stats: SoakStats, duration_s: float, warmup_s: float, *, max_rss_gro
         "good_stream_errors": not stats.good_errors,
         "streams_open_back_to_0": open_at_end == 0,
     }
-    return {"rss_after_warmup_mb": rss_warm, "rss_end_mb": rss_end,
-            "rss_growth": round(growth, 4) if growth is not None else None,
+    return {**rss,
             "update_lag_p95_first_third_s": p_first, "update_lag_p95_last_third_s": p_last,
             "lag_drift_s": round(drift, 4) if drift is not None else None,
             "good_streams": stats.good_streams, "good_errors": stats.good_errors[:20],
@@ -213,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         server.stop()
     result = verdict(stats, elapsed, warmup_s, max_rss_growth=args.max_rss_growth,
-                     max_lag_drift=args.max_lag_drift, open_at_end=open_at_end)
+                     max_lag_drift=args.max_lag_drift, open_at_end=open_at_end, rss_window_s=args.rss_window)
     report = {"command": sys.argv, "started": stamp, "minutes": args.minutes, "streams": streams,
               "max_streams": args.max_streams, "engine": args.engine, "warmup_s": warmup_s,
               "result": result, "rss": stats.rss}
@@ -240,6 +265,8 @@ def add_soak_parser(bench: argparse._SubParsersAction) -> None:  # type: ignore[
     sp.add_argument("--warmup-share", type=float, default=0.2,
                     help="share of the run before the RSS baseline is taken (default 0.2)")
     sp.add_argument("--max-rss-growth", type=float, default=0.05, help="allowed RSS growth (default 0.05)")
+    sp.add_argument("--rss-window", type=float, default=300.0,
+                    help="seconds of RSS samples whose medians are compared (default 300)")
     sp.add_argument("--max-lag-drift", type=float, default=0.1,
                     help="allowed rise of the Update lag p95, last third vs first, s (default 0.1)")
     sp.add_argument("--engine", choices=("real", "fake"), default="real")
