@@ -1,9 +1,9 @@
 """Engine interfaces: small, typed, batch-first.
 
 Every engine takes a *batch* of requests and returns one result per request, in order. The
-session calls them with batches of one; the server may wrap an engine in a batching proxy
-that merges concurrent calls from many streams into one model call (see
-``turnscribe.engines.batching``). Nothing here imports a model library.
+session asks for work one request at a time; the server's scheduler merges concurrent requests
+from many streams into one model call (``turnscribe.scheduler`` and ``server/dispatch.py``).
+Nothing here imports a model library.
 
 Audio handed to engines is always mono float32 in [-1, 1] at ``SAMPLE_RATE`` (16 kHz).
 Times in results are stream seconds (the audio clock of the stream the request came from).

@@ -731,7 +731,8 @@ def add_command(ev: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--groups", default="", help="with --url: only these speaker/source groups (comma-separated)")
     p.add_argument("--limit", type=int, default=None, help="with --url: only the first N clips")
     p.add_argument("--api-key", default=None, help="with --url: sent as 'Authorization: Token KEY'")
-    p.add_argument("--eot-threshold", type=float, default=None)
-    p.add_argument("--eager-eot-threshold", type=float, default=None)
-    p.add_argument("--eot-timeout-ms", type=int, default=None)
+    p.add_argument("--eot-threshold", type=float, default=None,
+                   help="with --url: sent in the query (offline, the sweep covers the thresholds)")
+    p.add_argument("--eager-eot-threshold", type=float, default=None, help="with --url: sent in the query")
+    p.add_argument("--eot-timeout-ms", type=int, default=None, help="with --url: sent in the query")
     p.set_defaults(func=run)
