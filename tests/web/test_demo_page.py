@@ -206,7 +206,8 @@ def demo(pg) -> dict:
     return pg.evaluate("() => { const d = window.turnscribeDemo; return {state: d.state, subprotocol: "
                        "d.subprotocol, events: d.events, finishedTurns: d.finishedTurns, messages: "
                        "d.messages, errors: d.errors, close: d.close, points: d.timeline.points.length, "
-                       "thresholds: d.timeline.thresholds}; }")
+                       "thresholds: d.timeline.thresholds, "
+                       "words: [...d.timeline.words.values()].flat().map(w => w.word)}; }")
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +220,7 @@ def real_server() -> Iterator[RunningServer]:
 
 
 @pytest.mark.model
-def test_microphone_to_transcript_with_real_models(real_server, page, shared) -> None:
+def test_microphone_to_transcript_with_real_models(page, real_server, shared) -> None:
     """The fake microphone plays the recording; the page shows its words as a finished turn and
     an EndOfTurn on the timeline."""
     page.goto(real_server.http + "/")
@@ -238,6 +239,7 @@ def test_microphone_to_transcript_with_real_models(real_server, page, shared) ->
     assert "StartOfTurn" in kinds and "EndOfTurn" in kinds, kinds
     assert kinds.index("StartOfTurn") < kinds.index("EndOfTurn")
     assert d["points"] > 10 and d["thresholds"][0]["eot"] == 0.7 and d["thresholds"][0]["eager"] == 0.5
+    assert len(d["words"]) >= 5  # the words drawn along the timeline
 
     # what a person sees: the reference's words in the finished turn
     ref = words(reference(shared, CLIP))
@@ -251,7 +253,7 @@ def test_microphone_to_transcript_with_real_models(real_server, page, shared) ->
 
 
 @pytest.mark.model
-def test_file_picker_with_real_models(real_server, page, shared, tmp_path) -> None:
+def test_file_picker_with_real_models(page, real_server, shared, tmp_path) -> None:
     """A 44.1 kHz stereo copy of the recording through the file picker: the browser decodes,
     down-mixes and resamples it, streams it at real time, and the words come back."""
     import soxr

@@ -343,6 +343,7 @@ function turnInfo(s, msg) {
   demo.turnInfos++;
   const t = msg.audio_window_end;
   timeline.addPoint(t, msg.end_of_turn_confidence);
+  if (msg.words && msg.words.length) timeline.setWords(msg.turn_index, msg.words);
   if (msg.event !== "Update") {
     demo.events.push({ event: msg.event, turn_index: msg.turn_index, t, confidence: msg.end_of_turn_confidence,
                        transcript: msg.transcript, trigger: msg.trigger ?? null });

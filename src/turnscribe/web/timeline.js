@@ -1,8 +1,9 @@
 // The scrolling end_of_turn_confidence timeline, drawn on a <canvas>.
 //
-// x is audio time (each TurnInfo's audio_window_end), y the confidence 0–1. Turn events are
-// vertical lines with a label, each kind on its own row above the plot so that back-to-back
-// events (EagerEndOfTurn then EndOfTurn in one tick) stay readable. The thresholds are drawn as
+// x is audio time (each TurnInfo's audio_window_end), y the confidence 0–1; each turn's latest
+// words sit along the bottom at their timestamps, so a rise can be read against the speech. Turn
+// events are vertical lines with a label, each kind on its own row above the plot so that
+// back-to-back events (EagerEndOfTurn then EndOfTurn in one tick) stay readable. The thresholds are drawn as
 // step lines: Configure can move them mid-stream, and the line shows which value was in force when.
 
 export const MARKERS = {
@@ -18,7 +19,7 @@ const THRESHOLD_STYLE = {
 const MAX_POINTS = 4000;  // ~16 minutes of ticks; older ones scroll out of the window long before
 
 export class Timeline {
-  constructor(canvas, { windowSeconds = 20 } = {}) {
+  constructor(canvas, { windowSeconds = 15 } = {}) {
     this.canvas = canvas;
     this.windowSeconds = windowSeconds;
     this.reset();
@@ -29,6 +30,7 @@ export class Timeline {
     this.points = [];      // {t, c}
     this.markers = [];     // {t, event}
     this.thresholds = [];  // {t, eot, eager}: the values in force from t on
+    this.words = new Map();  // turn_index -> that turn's latest words [{word, start, end}]
     this.requestDraw();
   }
 
@@ -42,6 +44,12 @@ export class Timeline {
     if (!(event in MARKERS)) return;
     this.markers.push({ t, event });
     if (this.markers.length > MAX_POINTS) this.markers.shift();
+    this.requestDraw();
+  }
+
+  setWords(turnIndex, words) {
+    this.words.set(turnIndex, words);
+    if (this.words.size > 200) this.words.delete(this.words.keys().next().value);
     this.requestDraw();
   }
 
@@ -67,7 +75,7 @@ export class Timeline {
     const canvas = this.canvas;
     const dpr = window.devicePixelRatio || 1;
     const cssW = canvas.clientWidth || 600;
-    const cssH = canvas.clientHeight || 220;
+    const cssH = canvas.clientHeight || 270;
     if (canvas.width !== Math.round(cssW * dpr) || canvas.height !== Math.round(cssH * dpr)) {
       canvas.width = Math.round(cssW * dpr);
       canvas.height = Math.round(cssH * dpr);
@@ -77,7 +85,8 @@ export class Timeline {
     g.clearRect(0, 0, cssW, cssH);
 
     const rowH = 13;
-    const box = { left: 34, right: cssW - 78, top: 4 + rowH * 4 + 4, bottom: cssH - 20 };
+    // marker label rows on top; under the plot the word strip (2 rows), then the time axis
+    const box = { left: 34, right: cssW - 78, top: 4 + rowH * 4 + 4, bottom: cssH - 20 - 26 };
     const t1 = Math.max(this.latest, this.windowSeconds);
     const t0 = t1 - this.windowSeconds;
     const x = (t) => box.left + ((t - t0) / (t1 - t0)) * (box.right - box.left);
@@ -88,6 +97,7 @@ export class Timeline {
     this.drawTurns(g, box, x, t0, t1);
     this.drawAxes(g, box, x, y, t0, t1);
     this.drawThresholds(g, box, x, y, t0, t1);
+    this.drawWords(g, box, x, t0, t1);
 
     // the confidence line
     g.save();
@@ -146,6 +156,32 @@ export class Timeline {
     if (start !== null) band(start, this.latest);
   }
 
+  // the words in a strip under the plot: a bar over each word's span, its text below on one of
+  // two rows; a word whose text would run into its row's previous one is left out (the
+  // transcript has them all)
+  drawWords(g, box, x, t0, t1) {
+    g.save();
+    g.font = "10px system-ui, sans-serif";
+    g.textAlign = "left";
+    const rowEnds = [-Infinity, -Infinity];
+    for (const words of this.words.values()) {
+      for (const w of words) {
+        if (w.end < t0 || w.start > t1) continue;
+        const xa = x(Math.max(w.start, t0));
+        const xb = x(Math.min(w.end, t1));
+        g.fillStyle = "rgba(71, 84, 103, 0.5)";
+        g.fillRect(xa, box.bottom + 2, Math.max(1, xb - xa - 1), 3);
+        const width = g.measureText(w.word).width;
+        const row = rowEnds[0] <= xa ? 0 : rowEnds[1] <= xa ? 1 : -1;
+        if (row < 0 || xa + width > box.right + 60) continue;
+        g.fillStyle = "#475467";
+        g.fillText(w.word, xa, box.bottom + 12 + row * 11);
+        rowEnds[row] = xa + width + 4;
+      }
+    }
+    g.restore();
+  }
+
   drawAxes(g, box, x, y, t0, t1) {
     g.strokeStyle = "#d0d4da";
     g.fillStyle = "#667085";
@@ -162,7 +198,7 @@ export class Timeline {
     const step = span > 40 ? 10 : span > 16 ? 2 : 1;
     g.textAlign = "center";
     for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) {
-      g.fillText(`${t}s`, x(t), box.bottom + 10);
+      g.fillText(`${t}s`, x(t), box.bottom + 36);
     }
   }
 
