@@ -18,6 +18,14 @@ def shared_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def real_engines():
+    """The bundled models, loaded once for every test that needs them."""
+    from turnscribe.engines.registry import load_engines
+
+    return load_engines()
+
+
+@pytest.fixture(scope="session")
 def shared() -> Path:
     path = shared_dir()
     if not path.is_dir():

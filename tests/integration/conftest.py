@@ -17,13 +17,6 @@ from servertools import RunningServer, free_port
 from turnscribe.config import Settings
 
 
-@pytest.fixture(scope="session")
-def real_engines():
-    from turnscribe.engines.registry import load_engines
-
-    return load_engines()
-
-
 @pytest.fixture(scope="module")
 def real_server(real_engines) -> Iterator[RunningServer]:
     srv = RunningServer(Settings(port=free_port(), max_streams=0), engines=real_engines)

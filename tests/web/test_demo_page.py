@@ -211,10 +211,8 @@ def demo(pg) -> dict:
 
 
 @pytest.fixture(scope="module")
-def real_server() -> Iterator[RunningServer]:
-    from turnscribe.engines.registry import load_engines
-
-    srv = RunningServer(Settings(port=free_port(), max_streams=0), engines=load_engines())
+def real_server(real_engines) -> Iterator[RunningServer]:
+    srv = RunningServer(Settings(port=free_port(), max_streams=0), engines=real_engines)
     yield srv
     srv.stop()
 
