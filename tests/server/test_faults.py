@@ -44,12 +44,20 @@ def faulty_server(**settings) -> tuple[RunningServer, FaultyAsr]:
     return RunningServer(Settings(port=free_port(), **settings), engines=engines), asr
 
 
-def ready(srv: RunningServer) -> tuple[int, dict]:
+def get_json(srv: RunningServer, path: str) -> tuple[int, dict]:
     try:
-        with urllib.request.urlopen(srv.http + "/readyz", timeout=5) as r:
+        with urllib.request.urlopen(srv.http + path, timeout=5) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
+
+
+def ready(srv: RunningServer) -> tuple[int, dict]:
+    return get_json(srv, "/readyz")
+
+
+def health(srv: RunningServer) -> tuple[int, dict]:
+    return get_json(srv, "/healthz")
 
 
 def turns(msgs: list[dict]) -> list[tuple[str, str]]:
@@ -74,14 +82,6 @@ def test_an_engine_that_raises_fails_that_stream_only() -> None:
         assert ready(srv)[0] == 200
     finally:
         srv.stop()
-
-
-def health(srv: RunningServer) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(srv.http + "/healthz", timeout=5) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 def test_an_engine_that_hangs_fails_that_stream_and_the_server_recovers() -> None:
