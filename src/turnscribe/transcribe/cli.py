@@ -19,7 +19,7 @@ from typing import TextIO
 
 from turnscribe.engines.base import Engines
 from turnscribe.errors import BadRequest
-from turnscribe.protocol.params import MODELS, REDACT_VALUES, ListenParams, parse_listen_params
+from turnscribe.protocol.params import MODELS, REDACT_VALUES, SAMPLE_RATES, ListenParams, parse_listen_params
 from turnscribe.transcribe.formats import EXTENSIONS, FORMATS, TurnCollector, write_formatted
 from turnscribe.transcribe.runner import Outcome, listen_url, run_local, run_remote
 from turnscribe.transcribe.source import STREAM_ENCODINGS, AudioSource, SourceError, open_source
@@ -27,7 +27,6 @@ from turnscribe.transcribe.source import STREAM_ENCODINGS, AudioSource, SourceEr
 __all__ = ["add_transcribe_command"]
 
 KEY_ENVS = ("TURNSCRIBE_API_KEY", "DEEPGRAM_API_KEY")
-_RATES = (8000, 16000, 24000, 44100, 48000)
 
 
 def add_transcribe_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -57,7 +56,7 @@ def add_transcribe_command(sub: argparse._SubParsersAction) -> None:  # type: ig
     run.add_argument("--device", choices=("cpu", "cuda"), default=None, help="as for turnscribe serve")
     raw = p.add_argument_group("raw audio")
     raw.add_argument("--encoding", choices=STREAM_ENCODINGS, help="headerless audio: its encoding")
-    raw.add_argument("--sample-rate", type=int, choices=_RATES, help="headerless audio: its sample rate")
+    raw.add_argument("--sample-rate", type=int, choices=SAMPLE_RATES, help="headerless audio: its sample rate")
     flux = p.add_argument_group("Flux query parameters (flux-protocol.md §2.2)")
     flux.add_argument("--model", choices=MODELS, default="flux-general-en")
     flux.add_argument("--eot-threshold", type=float)
