@@ -25,6 +25,21 @@ def real_engines():
     return load_engines()
 
 
+@pytest.fixture(scope="module")
+def real_server(real_engines):
+    """A real in-process server on the bundled models (no stream limit), for one test module."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "tests" / "server"))
+    from servertools import RunningServer, free_port
+
+    from turnscribe.config import Settings
+
+    srv = RunningServer(Settings(port=free_port(), max_streams=0), engines=real_engines)
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     path = shared_dir()

@@ -39,15 +39,37 @@ def pcm16(*parts: np.ndarray) -> bytes:
     return (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
 
 
-def write_wav(path, *parts: np.ndarray, rate: int = RATE) -> None:
-    """A mono PCM16 WAV of the concatenated parts (``tone`` / ``quiet``)."""
+def write_pcm_wav(path, pcm: bytes, rate: int = RATE):
+    """A mono WAV holding ``pcm`` (little-endian PCM16) as it is; returns ``path``."""
     import wave
 
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(rate)
-        w.writeframes(pcm16(*parts))
+        w.writeframes(pcm)
+    return path
+
+
+def write_wav(path, *parts: np.ndarray, rate: int = RATE) -> None:
+    """A mono PCM16 WAV of the concatenated parts (``tone`` / ``quiet``)."""
+    write_pcm_wav(path, pcm16(*parts), rate)
+
+
+def speech_like(seconds: float, seed: int = 0) -> bytes:
+    """PCM16 tone bursts separated by pauses: turns for the fake engines (energy VAD, scripted ASR)."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    t = 0.0
+    while t < seconds:
+        on = rng.uniform(0.6, 1.5)
+        off = rng.uniform(0.3, 2.5)
+        n = int(on * RATE)
+        parts.append(0.25 * np.sin(2 * np.pi * 220 * np.arange(n) / RATE))
+        parts.append(np.zeros(int(off * RATE)))
+        t += on + off
+    x = np.concatenate(parts)[: int(seconds * RATE)]
+    return (x * 32767).astype("<i2").tobytes()
 
 
 def params(**thresholds) -> ListenParams:

@@ -8,28 +8,10 @@ import json
 import urllib.error
 import urllib.request
 
-import numpy as np
 import pytest
 import websockets
+from helpers import speech_like
 from servertools import make_server, stream
-
-RATE = 16000
-
-
-def speech_like(seconds: float, seed: int = 0) -> bytes:
-    """Tone bursts separated by pauses: turns for the fake engines (energy VAD, scripted ASR)."""
-    rng = np.random.default_rng(seed)
-    parts = []
-    t = 0.0
-    while t < seconds:
-        on = rng.uniform(0.6, 1.5)
-        off = rng.uniform(0.3, 2.5)
-        n = int(on * RATE)
-        parts.append(0.25 * np.sin(2 * np.pi * 220 * np.arange(n) / RATE))
-        parts.append(np.zeros(int(off * RATE)))
-        t += on + off
-    x = np.concatenate(parts)[: int(seconds * RATE)]
-    return (x * 32767).astype("<i2").tobytes()
 
 
 def readyz(http: str) -> tuple[int, dict]:

@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import time
-import wave
 from pathlib import Path
 
 import av
@@ -19,6 +18,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
+from helpers import speech_like, write_pcm_wav
 from servertools import make_server
 
 from turnscribe.cli import main
@@ -30,23 +30,11 @@ RATE = 16000
 
 
 def tone_turns(seconds: float = 6.0, seed: int = 0) -> np.ndarray:
-    """Tone bursts and pauses: turns for the fake engines (energy VAD, scripted words)."""
-    rng = np.random.default_rng(seed)
-    parts, t = [], 0.0
-    while t < seconds:
-        on, off = rng.uniform(0.6, 1.4), rng.uniform(0.4, 2.0)
-        parts += [0.25 * np.sin(2 * np.pi * 220 * np.arange(int(on * RATE)) / RATE), np.zeros(int(off * RATE))]
-        t += on + off
-    return (np.concatenate(parts)[: int(seconds * RATE)] * 32767).astype("<i2")
+    return np.frombuffer(speech_like(seconds, seed), dtype="<i2")
 
 
-def write_wav(path: Path, pcm: np.ndarray, rate: int = RATE) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    return path
+def write_wav(path: Path, pcm: np.ndarray) -> Path:
+    return write_pcm_wav(path, pcm.tobytes())
 
 
 def write_flac(path: Path, pcm: np.ndarray) -> Path:

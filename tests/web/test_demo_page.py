@@ -26,9 +26,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "server"))
 
-from servertools import RunningServer, free_port, make_server, refused
+from servertools import RunningServer, make_server, refused
 
-from turnscribe.config import Settings
 from turnscribe.server import static
 
 REPO = HERE.parents[1]
@@ -208,13 +207,6 @@ def demo(pg) -> dict:
                        "d.messages, errors: d.errors, close: d.close, points: d.timeline.points.length, "
                        "thresholds: d.timeline.thresholds, "
                        "words: [...d.timeline.words.values()].flat().map(w => w.word)}; }")
-
-
-@pytest.fixture(scope="module")
-def real_server(real_engines) -> Iterator[RunningServer]:
-    srv = RunningServer(Settings(port=free_port(), max_streams=0), engines=real_engines)
-    yield srv
-    srv.stop()
 
 
 @pytest.mark.model
