@@ -27,11 +27,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from turnscribe.engines.base import AsrEngine, AsrRequest
 from turnscribe.engines.device import resolve_device
 from turnscribe.engines.model_dir import check_whisper_dir
 from turnscribe.engines.registry import ASR_MODELS, limit_blas_threads
 from turnscribe.eval.wer import Score, corpus_wer, decode_file, read_manifest, score
+from turnscribe.types.engine import AsrEngine, AsrRequest
 
 BUNDLED = ("tiny.en", "base")
 

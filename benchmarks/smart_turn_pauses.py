@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from turnscribe.engines.base import TurnRequest
+from turnscribe.core.activity import shorten_pauses
 from turnscribe.engines.smart_turn import SmartTurn
-from turnscribe.protocol.activity import shorten_pauses
+from turnscribe.types.engine import TurnRequest
 
 RATE = 16000
 ASK_AFTER_S = 0.15

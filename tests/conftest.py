@@ -33,7 +33,7 @@ def real_server(real_engines):
     sys.path.insert(0, str(REPO / "tests" / "server"))
     from servertools import RunningServer, free_port
 
-    from turnscribe.config import Settings
+    from turnscribe.server.config import Settings
 
     srv = RunningServer(Settings(port=free_port(), max_streams=0), engines=real_engines)
     yield srv

@@ -7,12 +7,12 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from turnscribe.core.eot import EotModel
+from turnscribe.core.session import TurnPolicy
 from turnscribe.engines.fake import fake_engines
-from turnscribe.protocol.eot import EotModel
-from turnscribe.protocol.events import Event, TurnInfo
-from turnscribe.protocol.params import ListenParams, Thresholds
-from turnscribe.engines.inline import InlineSession as Session
-from turnscribe.protocol.session import TurnPolicy
+from turnscribe.runtime.driver import InlineSession as Session
+from turnscribe.wire.events import Event, TurnInfo
+from turnscribe.wire.params import ListenParams, Thresholds
 
 RATE = 16000
 

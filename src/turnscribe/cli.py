@@ -9,49 +9,21 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from turnscribe import __version__
-from turnscribe.config import REASONS_ENV, Settings, env_flag, load_api_keys
-from turnscribe.engines.base import Engines
-from turnscribe.engines.model_dir import AsrModelDirs
-from turnscribe.logs import configure_logging
+from turnscribe.engines.selection import build_engines, model_options
+from turnscribe.server.config import REASONS_ENV, Settings, env_flag, load_api_keys
+from turnscribe.server.logs import configure_logging
 
 log = logging.getLogger("turnscribe")
 
 
-def build_engines(engine: str, asr_model: str, *, inter_threads: int = 1,
-                  model_dirs: AsrModelDirs | None = None, device: str = "cpu") -> Engines:
-    if engine == "fake":
-        from turnscribe.engines.fake import fake_engines
-
-        return fake_engines()
-    from turnscribe.engines.registry import load_engines
-
-    return load_engines(asr_model=asr_model, inter_threads=inter_threads, model_dirs=model_dirs, device=device)
-
-
-def model_options(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[AsrModelDirs, str]:
-    """``--asr-model-dir`` / ``--device`` (else their environment variables), checked before the server
-    starts: a bad directory or an absent GPU raises ``ValueError`` / ``RuntimeError`` with the reason,
-    which ``main`` turns into exit status 2 (argparse's usage error), never a half-started server."""
-    from turnscribe.engines import device as dev
-    from turnscribe.engines import model_dir as md
-
-    specs = args.asr_model_dir if args.asr_model_dir else md.specs_from_env(env)
-    dirs = md.parse_model_dirs(specs)
-    device = args.device or env.get(dev.ENV, "").strip() or dev.DEFAULT_DEVICE
-    if args.engine == "real":
-        dev.resolve_device(device)
-        for info in md.check_all(dirs):
-            log.info("operator Whisper model %s", info.describe())
-    return dirs, device
-
-
 async def _serve(settings: Settings) -> None:
-    from turnscribe.server.app import AppState, drain, start_server, start_work
+    from turnscribe.server.app import drain, start_server, start_work
+    from turnscribe.server.state import AppState
     from turnscribe.server.memory import jemalloc_loaded, limit_malloc_arenas
 
     capped = limit_malloc_arenas()  # before any worker thread allocates
@@ -146,7 +118,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                         "when given, other browser Origins get 403; clients without Origin are unaffected")
     p.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
                    help="change one client limit (repeatable), e.g. max_keyterm_chars=200; names and "
-                        "defaults: protocol/limits.py and the README")
+                        "defaults: wire/limits.py and the README")
     p.add_argument("--compute-threads", type=int, default=_DEFAULTS.compute_threads,
                    help="scheduler threads that run the models (one per core)")
     p.add_argument("--decision-reasons", action="store_true",
@@ -162,17 +134,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_serve(sub)
-    from turnscribe.transcribe.cli import add_transcribe_command
+    from turnscribe.transcribe.command import add_transcribe_command
 
     add_transcribe_command(sub)
     try:
-        from turnscribe.eval.cli import add_eval_commands
+        from turnscribe.eval.commands import add_eval_commands
     except ImportError:  # evaluation tools are optional
         pass
     else:
         add_eval_commands(sub)
     try:
-        from turnscribe.bench.cli import add_bench_commands
+        from turnscribe.bench.commands import add_bench_commands
     except ImportError:  # benchmark tools are optional
         add_bench_commands = None  # type: ignore[assignment]
     if add_bench_commands is not None:

@@ -11,7 +11,7 @@
     ├── StreamError               fatal on an open stream: Error message + close code (§5.6, §8)
     │   ├── UnparsableMessage     UNPARSABLE_CLIENT_MESSAGE, 1008
     │   ├── AudioFormatError      UNSUPPORTED_AUDIO_FORMAT, 1008
-    │   ├── MessageTooLarge       MESSAGE_TOO_LARGE, 1009 (a frame over its limit, protocol/limits.py)
+    │   ├── MessageTooLarge       MESSAGE_TOO_LARGE, 1009 (a frame over its limit, wire/limits.py)
     │   ├── IdleTimeout           IDLE_TIMEOUT, 1011
     │   ├── InternalError         INTERNAL_SERVER_ERROR, 1011
     │   └── Overloaded            SERVICE_UNAVAILABLE, 1011 (the stream fell too far behind real time)

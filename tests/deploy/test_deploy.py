@@ -12,8 +12,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from turnscribe.config import Settings
-from turnscribe.metrics import Metrics
+from turnscribe.runtime.metrics import Metrics
+from turnscribe.server.config import Settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 K8S_VERSION = "1.30.0"

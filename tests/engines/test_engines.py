@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from turnscribe.engines.base import (
+from turnscribe.engines.mel import log_mel
+from turnscribe.types.engine import (
     SAMPLE_RATE,
     AsrEngine,
     AsrRequest,
@@ -20,7 +21,6 @@ from turnscribe.engines.base import (
     VadEngine,
     VadRequest,
 )
-from turnscribe.engines.mel import log_mel
 
 SR = 16000
 
@@ -110,8 +110,8 @@ def test_mel_shapes_and_range() -> None:
 
 
 def test_strip_tags() -> None:
-    from turnscribe.engines.base import Word
     from turnscribe.engines.whisper_asr import _strip_tags
+    from turnscribe.types.engine import Word
 
     words = [
         Word(t, float(i), float(i) + 0.5, 0.9)

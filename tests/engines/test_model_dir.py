@@ -238,11 +238,11 @@ def _load_wav(path: Path) -> np.ndarray:
 
 @pytest.mark.model
 def test_copied_model_is_loaded_by_the_cli_engine_builder(tiny_copy: Path, shared: Path) -> None:
-    from turnscribe.cli import build_engines
-    from turnscribe.engines.base import AsrRequest
     from turnscribe.engines.hybrid import SplitAsr
+    from turnscribe.engines.selection import build_engines
     from turnscribe.engines.whisper_asr import WhisperAsr
     from turnscribe.eval.wer import score
+    from turnscribe.types.engine import AsrRequest
 
     audio = _load_wav(shared / "data" / CLIP)
     engines = build_engines("real", "tiny.en+base", model_dirs=parse_model_dirs([str(tiny_copy)]))

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from turnscribe.engines import model_files
-from turnscribe.engines.base import AsrRequest
 from turnscribe.engines.model_files import WHISPER_BASE, cache_dir, whisper_base_dir
 from turnscribe.engines.registry import ASR_MODELS, load_engines
+from turnscribe.types.engine import AsrRequest
 
 ES_CLIP = "wer/multi_es/ast_es_conf-kicked.wav"
 ES_REF = "ha sido expulsado por el sistema de esta conferencia."
@@ -153,7 +153,7 @@ def test_load_engines_fills_asr_multi(monkeypatch: pytest.MonkeyPatch, tmp_path:
 @pytest.mark.model
 def test_language_detection_is_restricted_to_the_candidates(base_asr, shared: Path) -> None:  # type: ignore[no-untyped-def]
     """Unhinted, base hears this Spanish prompt as Latin; among Flux's languages it is Spanish."""
-    from turnscribe.protocol.params import LANGUAGES
+    from turnscribe.wire.params import LANGUAGES
 
     asr = base_asr
     audio = _load(shared / "data" / "wer" / "multi_es" / "ast_es_conf-onlyone.wav")

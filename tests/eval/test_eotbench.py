@@ -100,8 +100,8 @@ def test_a_plot_per_clip(tmp_path):
 
 
 def test_cross_validation_chooses_the_parameters_on_the_other_folds(monkeypatch):
+    from turnscribe.core.eot import EotModel
     from turnscribe.eval import eotbench
-    from turnscribe.protocol.eot import EotModel
 
     def cues(silence, acoustic):
         return {"silence": silence, "acoustic": [acoustic], "words": [["Fine.", 0.1, 0.4, 0.9]],

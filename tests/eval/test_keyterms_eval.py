@@ -1,6 +1,6 @@
 """The keyterm evaluation's term selection and scoring (no models)."""
 
-from turnscribe.eval.keyterms import rare_terms, term_hits
+from turnscribe.eval.keyterm_eval import rare_terms, term_hits
 
 
 def test_rare_terms_are_uncommon_known_words():

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from turnscribe.engines.base import Word
-from turnscribe.eval.turns import aggregate, clip_metrics, stats
-from turnscribe.protocol.events import Trigger, TurnEvent, TurnInfo
+from turnscribe.eval.turn_events import aggregate, clip_metrics, stats
+from turnscribe.types.engine import Word
+from turnscribe.wire.events import Trigger, TurnEvent, TurnInfo
 
 U, S, E, R, EOT = (TurnEvent.UPDATE, TurnEvent.START_OF_TURN, TurnEvent.EAGER_END_OF_TURN,
                    TurnEvent.TURN_RESUMED, TurnEvent.END_OF_TURN)
@@ -125,7 +125,7 @@ def test_spurious_starts_on_a_silence_clip_and_off_turn_starts():
 def test_command_on_two_real_clips(tmp_path: Path, shared: Path):
     import argparse
 
-    from turnscribe.eval import turns
+    from turnscribe.eval import turn_events
 
     src = shared / "data" / "turns"
     keep = {}
@@ -140,7 +140,7 @@ def test_command_on_two_real_clips(tmp_path: Path, shared: Path):
     (data / "turns" / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in keep.values()))
     out = tmp_path / "out"
     parser = argparse.ArgumentParser()
-    turns.add_command(parser.add_subparsers(dest="cmd"))
+    turn_events.add_command(parser.add_subparsers(dest="cmd"))
     args = parser.parse_args(["turns", "--data", str(data), "--out", str(out)])
     assert args.func(args) == 0
     doc = json.loads((out / "turns.json").read_text())
@@ -154,7 +154,7 @@ def test_command_on_two_real_clips(tmp_path: Path, shared: Path):
 
 
 def test_wer_scores_digit_runs_as_numbers():
-    from turnscribe.eval.turns import wer
+    from turnscribe.eval.turn_events import wer
 
     assert wer("nine four one zero three", "9 4 1 0 3") == 0.0  # the normaliser alone gives "9 4 one 0 3"
     assert wer("The order number is seven three eight two two six", "The order number is 738. 226") == 0.0

@@ -45,8 +45,8 @@ def test_strict_form_counts_digits_against_spoken_numbers() -> None:
 
 def test_first_partial_precision_counts_the_words_that_survive() -> None:
     from turnscribe.eval.wer import first_partials, surviving_words
-    from turnscribe.engines.base import Word
-    from turnscribe.protocol.events import TurnEvent, TurnInfo
+    from turnscribe.types.engine import Word
+    from turnscribe.wire.events import TurnEvent, TurnInfo
 
     assert surviving_words("Pray.", "Press one to list users.") == (0, 1)
     assert surviving_words("Press one", "Press one to list users.") == (2, 2)

@@ -30,9 +30,9 @@ from helpers import pcm16, quiet, tone  # noqa: E402
 from servertools import make_server, stream  # noqa: E402
 
 from turnscribe.engines.fake import fake_engines  # noqa: E402
-from turnscribe.engines.inline import InlineSession as Session  # noqa: E402
 from turnscribe.errors import BadRequest  # noqa: E402
-from turnscribe.protocol.events import (  # noqa: E402
+from turnscribe.runtime.driver import InlineSession as Session  # noqa: E402
+from turnscribe.wire.events import (  # noqa: E402
     ConfigureFailure,
     ConfigureSuccess,
     Connected,
@@ -40,7 +40,7 @@ from turnscribe.protocol.events import (  # noqa: E402
     TurnInfo,
     Warning,
 )
-from turnscribe.protocol.params import ListenParams, parse_listen_params  # noqa: E402
+from turnscribe.wire.params import ListenParams, parse_listen_params  # noqa: E402
 
 EXAMPLES = int(os.environ.get("TURNSCRIBE_FUZZ_EXAMPLES", "120"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 200,

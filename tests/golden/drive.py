@@ -7,10 +7,10 @@ from pathlib import Path
 
 from golden_cases import REQUEST_ID, Case, action_offsets, case_bytes
 
-from turnscribe.engines.base import Engines
 from turnscribe.eval.replay import replay_bytes
-from turnscribe.protocol.events import WireEncoder
-from turnscribe.protocol.params import parse_listen_params
+from turnscribe.types.engine import Engines
+from turnscribe.wire.events import WireEncoder
+from turnscribe.wire.params import parse_listen_params
 
 
 def run_case(case: Case, shared: Path, engines: Engines) -> list[str]:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from turnscribe.eval.wer import normalise
-from turnscribe.protocol.events import TurnEvent, TurnInfo
-from turnscribe.protocol.params import ListenParams, Thresholds
-from turnscribe.engines.inline import InlineSession as Session
+from turnscribe.runtime.driver import InlineSession as Session
+from turnscribe.wire.events import TurnEvent, TurnInfo
+from turnscribe.wire.params import ListenParams, Thresholds
 
 pytestmark = pytest.mark.model
 

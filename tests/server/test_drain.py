@@ -16,7 +16,7 @@ from helpers import pcm16, quiet, tone
 from servertools import make_server, serve_process
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from turnscribe.protocol.session import Session
+from turnscribe.core.session import Session
 from turnscribe.server.app import drain
 
 Q = "/v2/listen?model=flux-general-en&encoding=linear16&sample_rate=16000"

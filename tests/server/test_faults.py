@@ -13,9 +13,9 @@ import urllib.request
 from helpers import pcm16, quiet, tone
 from servertools import RunningServer, free_port, stream
 
-from turnscribe.config import Settings
-from turnscribe.engines.base import Engines
 from turnscribe.engines.fake import EnergyVad, ScriptedAsr, ScriptedTurn
+from turnscribe.server.config import Settings
+from turnscribe.types.engine import Engines
 
 Q = "/v2/listen?model=flux-general-en&encoding=linear16&sample_rate=16000"
 AUDIO = pcm16(quiet(0.3), tone(1.25), quiet(1.5), tone(1.0), quiet(1.0))

@@ -1,4 +1,4 @@
-"""Every client limit (protocol/limits.py), exceeded over a real socket: the exact wire response,
+"""Every client limit (wire/limits.py), exceeded over a real socket: the exact wire response,
 and the server goes on serving."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from helpers import pcm16, quiet, tone
 from servertools import RunningServer, free_port, make_server, refused, stream
 from websockets.exceptions import InvalidStatus
 
-from turnscribe.config import Settings
+from turnscribe.core.session import Session
 from turnscribe.engines.fake import ScriptedAsr, fake_engines
-from turnscribe.protocol.limits import DEFAULT_LIMITS, Limits, parse_limit
-from turnscribe.protocol.session import Session
+from turnscribe.server.config import Settings
+from turnscribe.wire.limits import DEFAULT_LIMITS, Limits, parse_limit
 
 Q = "/v2/listen?model=flux-general-en&encoding=linear16&sample_rate=16000"
 

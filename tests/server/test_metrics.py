@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from servertools import make_server
 from websockets.exceptions import InvalidStatus
 
-from turnscribe.metrics import Metrics
+from turnscribe.runtime.metrics import Metrics
 
 Q = "/v2/listen?model=flux-general-en&encoding=linear16&sample_rate=16000"
 

@@ -110,7 +110,7 @@ def test_deepgram_sdk_keeps_the_extra_field(server):
 
 def test_flag_and_environment_variable(monkeypatch):
     from turnscribe import cli
-    from turnscribe.config import REASONS_ENV, env_flag
+    from turnscribe.server.config import REASONS_ENV, env_flag
 
     assert env_flag(REASONS_ENV, env={}) is False
     assert env_flag(REASONS_ENV, env={REASONS_ENV: "1"}) and env_flag(REASONS_ENV, env={REASONS_ENV: "True"})

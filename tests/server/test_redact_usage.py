@@ -17,10 +17,8 @@ from servertools import RunningServer, free_port, make_server, stream
 from websockets.exceptions import InvalidStatus
 from websockets.frames import Frame, Opcode
 
-from turnscribe.config import Settings
-from turnscribe.engines.base import Engines
 from turnscribe.engines.fake import EnergyVad, ScriptedAsr, ScriptedTurn
-from turnscribe.protocol.params import REDACTED, ListenParams
+from turnscribe.server.config import Settings
 from turnscribe.server.connection import usage_record
 from turnscribe.server.redaction import (
     RedactingFilter,
@@ -31,6 +29,8 @@ from turnscribe.server.redaction import (
     redact_target,
     target_asks_redaction,
 )
+from turnscribe.types.engine import Engines
+from turnscribe.wire.params import REDACTED, ListenParams
 
 TERM = "Zyxwvut Qwerty"   # sentinels: words no log line, metric or transcript would hold otherwise
 TAG = "plmokn-tag-8841"

@@ -12,7 +12,7 @@ from helpers import pcm16, tone
 from servertools import Captured, RunningServer, free_port, make_server, stream
 from websockets.exceptions import InvalidStatus
 
-from turnscribe.config import Settings
+from turnscribe.server.config import Settings
 from turnscribe.server.redaction import scrub_credential
 
 Q = "/v2/listen?model=flux-general-en&encoding=linear16&sample_rate=16000"

@@ -28,10 +28,11 @@ import soxr
 from turnscribe.audio.containers import OggParser, OpusHead, WavParser, WebmParser, parse_opus_head, sniff
 from turnscribe.audio.g711 import expand_alaw, expand_ulaw
 from turnscribe.errors import AudioFormatError
+from turnscribe.types.engine import SAMPLE_RATE
 
 __all__ = ["ENCODINGS", "SAMPLE_RATES", "TARGET_RATE", "AudioDecoder", "make_decoder"]
 
-TARGET_RATE = 16000
+TARGET_RATE = SAMPLE_RATE
 ENCODINGS = ("linear16", "linear32", "mulaw", "alaw", "opus", "ogg-opus")
 SAMPLE_RATES = (8000, 16000, 24000, 44100, 48000)
 OPUS_RATE = 48000

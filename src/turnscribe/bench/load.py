@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-SAMPLE_RATE = 16000
+from turnscribe.types.engine import SAMPLE_RATE
+
 FRAME_S = 0.02
 FRAME_BYTES = int(SAMPLE_RATE * FRAME_S) * 2  # 640 bytes of PCM16
 EN_MODEL = "flux-general-en"

@@ -15,7 +15,7 @@ from typing import TypedDict, Unpack
 import numpy as np
 import numpy.typing as npt
 
-from turnscribe.engines.base import (
+from turnscribe.types.engine import (
     SAMPLE_RATE,
     AsrRequest,
     AsrResult,

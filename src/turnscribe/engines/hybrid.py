@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from turnscribe.engines.base import AsrEngine, AsrRequest, AsrResult
+from turnscribe.types.engine import AsrEngine, AsrRequest, AsrResult
 
 
 class SplitAsr:

@@ -22,7 +22,8 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
-SAMPLE_RATE = 16000
+from turnscribe.types.engine import SAMPLE_RATE
+
 N_FFT = 400
 HOP = 160
 FRAMES_PER_SECOND = SAMPLE_RATE // HOP  # 100 mel frames per second

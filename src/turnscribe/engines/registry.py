@@ -53,9 +53,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from turnscribe.engines.base import AsrEngine, Engines
 from turnscribe.engines.device import Placement, resolve_device
 from turnscribe.engines.model_dir import AsrModelDirs, check_all, label
+from turnscribe.types.engine import AsrEngine, Engines
 
 __all__ = ["ASR_MODELS", "DEFAULT_ASR_MODEL", "DEFAULT_MULTILINGUAL_MODEL", "load_engines"]
 

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from turnscribe.engines.base import SAMPLE_RATE, VadRequest
+from turnscribe.types.engine import SAMPLE_RATE, VadRequest
 
 __all__ = ["SileroVad", "SileroVadState", "model_path"]
 

@@ -24,8 +24,8 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from turnscribe.engines.base import SAMPLE_RATE, TurnRequest
 from turnscribe.engines.mel import log_mel
+from turnscribe.types.engine import SAMPLE_RATE, TurnRequest
 
 __all__ = ["SmartTurn", "default_model_path"]
 

@@ -22,7 +22,7 @@ Invariants:
 * No text for silence, noise or breathing: see the guard constants below.
 * Numbers come out as words ("press one", "seven thirty"): the decoder is kept off every token that
   holds a digit (``spell_numbers``), which is Flux's default form; ``numerals=true`` turns the
-  words into digits afterwards (``protocol/formatting.py``), so one decode serves both. Kept off a
+  words into digits afterwards (``text/formatting.py``), so one decode serves both. Kept off a
   digit, the decoder may end the text early instead; a decode with far fewer tokens than its loud
   audio holds is retried prompted with spelled numbers (``_retry_cut_short``).
 """
@@ -43,8 +43,9 @@ import numpy as np
 import numpy.typing as npt
 import tokenizers
 
-from turnscribe.engines.base import SAMPLE_RATE, AsrRequest, AsrResult, Word, window_seconds
 from turnscribe.engines.mel import FRAMES_PER_SECOND, log_mel
+from turnscribe.engines.windows import window_seconds
+from turnscribe.types.engine import SAMPLE_RATE, AsrRequest, AsrResult, Word
 
 __all__ = ["WhisperAsr"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from turnscribe.engines.base import Word
-from turnscribe.protocol.eot import Cues
+from turnscribe.core.eot import Cues
+from turnscribe.types.engine import Word
 
 Rec = dict[str, Any]
 

@@ -45,9 +45,9 @@ from typing import Any
 
 import numpy as np
 
-from turnscribe.engines.base import SAMPLE_RATE, TurnRequest
-from turnscribe.protocol.eot import EotModel
-from turnscribe.protocol.params import ListenParams, Thresholds
+from turnscribe.core.eot import EotModel
+from turnscribe.types.engine import SAMPLE_RATE, TurnRequest
+from turnscribe.wire.params import ListenParams, Thresholds
 
 Rec = dict[str, Any]
 
@@ -147,7 +147,7 @@ def vad_silence(audio: np.ndarray, vad: Any) -> tuple[np.ndarray, np.ndarray]:
     the VAD called speech (the whole clip's time when there was none yet)."""
     chunk = int(vad.chunk_samples)
     n = len(audio) // chunk
-    from turnscribe.engines.base import VadRequest
+    from turnscribe.types.engine import VadRequest
 
     probs = vad.process([VadRequest(state=vad.new_state(), audio=audio[: n * chunk])])[0]
     speech_end = (np.arange(n) + 1) * chunk / SAMPLE_RATE
@@ -195,9 +195,9 @@ def smart_turn_scores(audio: np.ndarray, label: Rec, spans: Sequence[Span], turn
 
 def record(data: Path, labels: Sequence[Rec], engines: Any, log: Callable[[str], None] | None = None) -> list[Rec]:
     """Replay every clip (see the module docstring, step 1); JSON-ready records."""
+    from turnscribe.core.session import TurnPolicy
     from turnscribe.eval.cues import cues_record
     from turnscribe.eval.replay import replay_bytes, stream_params
-    from turnscribe.protocol.session import TurnPolicy
 
     clips = []
     for n, label in enumerate(labels, 1):

@@ -11,11 +11,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from turnscribe.engines.base import Engines
-from turnscribe.engines.inline import InlineSession as Session
-from turnscribe.protocol.events import Event, TurnEvent, TurnInfo
-from turnscribe.protocol.params import ListenParams
-from turnscribe.protocol.session import TurnPolicy
+from turnscribe.core.session import TurnPolicy
+from turnscribe.runtime.driver import InlineSession as Session
+from turnscribe.types.engine import SAMPLE_RATE, Engines
+from turnscribe.wire.events import Event, TurnEvent, TurnInfo
+from turnscribe.wire.params import ListenParams
 
 
 @dataclass
@@ -77,7 +77,7 @@ def replay_file(path: Path, engines: Engines, *, params: ListenParams | None = N
                 policy: TurnPolicy | None = None, raw_rate: int = 8000, frame_s: float = 0.08,
                 keep_session: bool = False) -> Replay:
     p = stream_params(path, base=params, raw_rate=raw_rate)
-    rate = p.sample_rate or 16000
+    rate = p.sample_rate or SAMPLE_RATE
     frame_bytes = max(1, int(rate * 2 * frame_s))
     return replay_bytes(path.read_bytes(), p, engines, frame_bytes=frame_bytes, policy=policy,
                         keep_session=keep_session)

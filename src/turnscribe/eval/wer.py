@@ -55,6 +55,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from turnscribe.types.engine import SAMPLE_RATE
+
 __all__ = ["Score", "add_command", "corpus_wer", "normalise", "run", "score"]
 
 NON_SPEECH_KINDS = ("silence_only", "noise_only")
@@ -148,7 +150,7 @@ def surviving_words(first: str, final: str, language: str = "en") -> tuple[int, 
 
 def first_partials(events: Sequence[Any]) -> list[tuple[str, str]]:
     """(first partial with words, EndOfTurn transcript) of every ended turn."""
-    from turnscribe.protocol.events import TurnEvent, TurnInfo
+    from turnscribe.wire.events import TurnEvent, TurnInfo
 
     first: dict[int, str] = {}
     out = []
@@ -180,7 +182,7 @@ def set_language(set_name: str) -> str:
 
 
 def params_for(set_name: str):  # type: ignore[no-untyped-def]
-    from turnscribe.protocol.params import ListenParams
+    from turnscribe.wire.params import ListenParams
 
     lang = set_language(set_name)
     if set_name.startswith(MULTI_PREFIX):
@@ -194,7 +196,7 @@ def _words_in_events(events: Sequence[Any]) -> int:
 
 def _open_turn_text(rep: Any) -> str:
     """Words of a turn still open when the stream closed (included in ``final_text``)."""
-    from turnscribe.protocol.events import TurnEvent
+    from turnscribe.wire.events import TurnEvent
 
     ti = rep.turninfos
     return ti[-1].transcript if ti and ti[-1].event is not TurnEvent.END_OF_TURN else ""
@@ -219,7 +221,7 @@ def _replay(path: Path, engines: Any, params: Any, rate: int, *, force_end: bool
         return replay_file(path, engines, params=params, raw_rate=rate)
     p = stream_params(path, base=params, raw_rate=rate)
     data = path.read_bytes()
-    frame_bytes = max(1, int((p.sample_rate or 16000) * 2 * 0.08))
+    frame_bytes = max(1, int((p.sample_rate or SAMPLE_RATE) * 2 * 0.08))
     return replay_bytes(data, p, engines, frame_bytes=frame_bytes,
                         actions=[(len(data), json.dumps({"type": "ForceEndTurn"}))])  # fmt: skip
 
@@ -352,7 +354,7 @@ def run(args: argparse.Namespace) -> int:
                           "first_partial_texts": [t for t, _, _ in firsts]},
         }  # fmt: skip
         if offline:
-            from turnscribe.engines.base import AsrRequest
+            from turnscribe.types.engine import AsrRequest
 
             audio = decode_file(path, rate)
             asr = engines.asr_for(params.multilingual)

@@ -19,16 +19,16 @@ from collections import deque
 
 from websockets.exceptions import ConnectionClosed
 
+from turnscribe.core.session import Session
+from turnscribe.core.work import EngineResult
 from turnscribe.errors import IdleTimeout, InternalError, Overloaded
-from turnscribe.logs import REQUEST_ID
-from turnscribe.protocol.events import Error, TurnEvent, TurnInfo, WireEncoder
-from turnscribe.protocol.params import ListenParams, redacted
-from turnscribe.protocol.session import Session
-from turnscribe.protocol.work import EngineResult
-from turnscribe.scheduler import Overloaded as QueueFull
-from turnscribe.server.app import AppState, FluxConnection
-from turnscribe.server.dispatch import Work
+from turnscribe.runtime.lanes import Work
+from turnscribe.runtime.scheduler import LaneFull
+from turnscribe.server.logs import REQUEST_ID
 from turnscribe.server.redaction import frame_asks_redaction, redacted_log
+from turnscribe.server.state import AppState, FluxConnection
+from turnscribe.wire.events import Error, TurnEvent, TurnInfo, WireEncoder
+from turnscribe.wire.params import ListenParams, redacted
 
 log = logging.getLogger("turnscribe.stream")
 usage_log = logging.getLogger("turnscribe.usage")
@@ -146,7 +146,7 @@ class Stream:
         if work:
             try:
                 self.work.submit(work, self.deliver)
-            except QueueFull:
+            except LaneFull:
                 log.warning("stream %s: engine queue full: closing it", self.ws.request_id)
                 self.session.fail(Overloaded("The server is overloaded; the stream was closed."))
         self.wake.set()

@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, quote, unquote_plus
 
 from websockets.frames import Frame, Opcode
 
-from turnscribe.protocol.params import (
+from turnscribe.wire.params import (
     ENCODINGS,
     MODELS,
     REDACT_VALUES,

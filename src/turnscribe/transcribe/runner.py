@@ -20,11 +20,11 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from turnscribe.engines.base import Engines
-from turnscribe.engines.inline import InlineSession
-from turnscribe.protocol.events import Error, WireEncoder
-from turnscribe.protocol.params import ListenParams
+from turnscribe.runtime.driver import InlineSession
 from turnscribe.transcribe.source import AudioSource
+from turnscribe.types.engine import Engines
+from turnscribe.wire.events import Error, WireEncoder
+from turnscribe.wire.params import ListenParams
 
 __all__ = ["LISTEN_PATH", "Outcome", "listen_url", "run_local", "run_remote"]
 

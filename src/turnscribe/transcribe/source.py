@@ -18,11 +18,11 @@ import numpy as np
 
 from turnscribe.audio.containers import sniff
 from turnscribe.errors import AudioFormatError
+from turnscribe.types.engine import SAMPLE_RATE
 
 __all__ = ["STREAM_ENCODINGS", "AudioSource", "SourceError", "open_source"]
 
 FRAME_S = 0.08                 # what a client sends per WebSocket frame (Flux recommends 80 ms)
-DECODED_RATE = 16000
 # raw encodings a byte stream can carry; plain "opus" needs one packet per frame, which a file has not
 STREAM_ENCODINGS = ("linear16", "linear32", "mulaw", "alaw", "ogg-opus")
 _BYTES_PER_SAMPLE = {"linear16": 2, "linear32": 4, "mulaw": 1, "alaw": 1}
@@ -148,13 +148,13 @@ def _decoded(path: str) -> AudioSource:
         container.close()
         raise SourceError(f"{path} has no audio stream")
     duration = float(container.duration) / av.time_base if container.duration is not None else None
-    return AudioSource(path, "linear16", DECODED_RATE, _decode_frames(path, container), duration,
-                       DECODED_RATE * 2.0)
+    return AudioSource(path, "linear16", SAMPLE_RATE, _decode_frames(path, container), duration,
+                       SAMPLE_RATE * 2.0)
 
 
 def _decode_frames(path: str, container: av.container.InputContainer) -> Iterator[bytes]:
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=DECODED_RATE)
-    frame_bytes = int(DECODED_RATE * FRAME_S) * 2
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    frame_bytes = int(SAMPLE_RATE * FRAME_S) * 2
     pending = bytearray()
     with container:
         try:

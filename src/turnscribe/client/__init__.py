@@ -1,0 +1,1 @@
+"""Talking to a turnscribe (or any Flux) server over its WebSocket: one paced sender, one receiver."""

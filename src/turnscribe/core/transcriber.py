@@ -1,0 +1,146 @@
+"""The transcriber of one turn: which audio to decode, and what the decodes said.
+
+It owns the turn's ``TurnTranscript`` (stable words) and the latest decode of the window
+(``hyp``: its words, the stream sample it covers up to, whether it was a final-quality decode).
+It builds ``AsrRequest``s and takes their results; it never runs a model.
+
+Windows: a decode covers the turn from ``window_start`` to the decision clock. A turn longer than
+``max_window_s`` slides its window forward to a phrase boundary that leaves ``keep_after_slide_s``
+to twice that in the window (earlier words are frozen and become the decoder prompt), so the audio
+and compute per decode stay bounded. The frozen words are those of the latest final-quality decode,
+so a long turn's final transcript is final-quality throughout.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from turnscribe.core.activity import SpeechActivity
+from turnscribe.core.transcript import TurnTranscript, after_frozen
+from turnscribe.types.engine import SAMPLE_RATE, AsrRequest, AsrResult, Word
+from turnscribe.wire.params import LANGUAGES, ListenParams
+
+MIN_SLIDE_GAP_S = 0.1  # a sentence end followed by at least this much silence is a phrase boundary
+SLIDE_MARGIN_S = 2.0   # a slid window is at least this much shorter than the maximum
+ANCHOR_PREROLL_S = 0.2  # an anchored window starts this long before the speech that resumed ...
+ANCHOR_CLEARANCE_S = 0.05  # ... and at least this long after the last frozen word
+
+
+@dataclass(frozen=True, slots=True)
+class WindowPolicy:
+    max_window_s: float = 12.0
+    keep_after_slide_s: float = 6.0
+    # A window that already holds this much audio restarts at a pause of at least anchor_pause_s
+    # that its final-quality decode covered: later decodes only transcribe the speech after it
+    # (what came before is frozen, and the decoder's prompt), so a long turn costs each decode
+    # the tokens since its last pause, not since its start. 0 turns anchoring off.
+    anchor_after_s: float = 6.0
+    anchor_pause_s: float = 0.25
+    short_finals: bool = False  # final-quality decodes in short windows too (types/engine.py)
+
+
+class Transcriber:
+    def __init__(self, policy: WindowPolicy) -> None:
+        self.policy = policy
+        self.transcript: TurnTranscript | None = None
+        self.language: str | None = None
+        self.hyp: tuple[Word, ...] = ()   # latest decode of the window ...
+        self.hyp_end = 0                  # ... the stream sample it covers up to ...
+        self.hyp_final = False            # ... and whether it was a final-quality decode
+        self.settled: tuple[Word, ...] = ()  # the latest final-quality decode's words ...
+        self.settled_end = 0.0               # ... and the stream second it covers up to
+
+    @property
+    def active(self) -> bool:
+        return self.transcript is not None
+
+    def begin(self, start: float) -> None:
+        self.transcript = TurnTranscript(start)
+
+    def reset(self) -> None:
+        self.transcript = None
+        self.language = None
+        self.hyp, self.hyp_end, self.hyp_final = (), 0, False
+        self.settled, self.settled_end = (), 0.0
+
+    def request(self, activity: SpeechActivity, params: ListenParams, *, final: bool,
+                live: bool = False) -> AsrRequest:
+        """A decode of the turn's window up to the clock (sliding the window first if long).
+        ``live``: a refresh of the partial transcript while the user speaks (short window)."""
+        tr = self.transcript
+        assert tr is not None
+        if activity.now - tr.window_start > self.policy.max_window_s:
+            at, settled = self._slide_point(tr, activity.now)
+            tr.slide(at, settled)
+            self.settled = tuple(w for w in self.settled if w.end > at)
+        language = params.language_hints[0] if len(params.language_hints) == 1 else None
+        if not params.multilingual:
+            language = "en"
+        return AsrRequest(
+            audio=activity.audio(int(tr.window_start * SAMPLE_RATE)), offset=tr.window_start, final=final,
+            prompt=tr.prompt, keyterms=params.keyterms, language=language,
+            languages=params.language_hints or LANGUAGES,
+            short_window=live or (final and self.policy.short_finals))
+
+    def _slide_point(self, tr: TurnTranscript, now: float) -> tuple[float, tuple[Word, ...] | None]:
+        """Where a long window restarts, and the words to freeze before it. Preferably at the
+        earliest sentence end, else the widest gap, between the words of the latest final-quality
+        decode that leaves between ``keep_after_slide_s`` and twice that of audio in the window:
+        the next decodes then start at a phrase boundary with as much context as the window
+        allows, and the frozen words are final-quality. Without such a gap, at
+        ``now - keep_after_slide_s`` with the transcript's own words."""
+        keep = self.policy.keep_after_slide_s
+        words = [w for w in self.settled if w.start >= tr.window_start - 0.05]
+        gaps = [((a.end + b.start) / 2, b.start - a.end, a.text.endswith((".", "?", "!")))
+                for a, b in itertools.pairwise(words)]
+        # the window left must be short enough not to slide again at the next decode
+        earliest = now - max(min(2 * keep, self.policy.max_window_s - SLIDE_MARGIN_S), keep)
+        gaps = [g for g in gaps if earliest <= g[0] <= min(now - keep, self.settled_end)]
+        # Whisper's word times often run words together: a sentence end is a phrase boundary
+        # even without a measurable gap, a wide gap one even without a full stop
+        ends = [g for g in gaps if g[2] and g[1] >= MIN_SLIDE_GAP_S] or [g for g in gaps if g[2]]
+        wide = [g for g in gaps if g[1] >= MIN_SLIDE_GAP_S]
+        if ends:
+            return ends[0][0], tuple(words)
+        if wide:
+            return max(wide, key=lambda g: g[1])[0], tuple(words)
+        return now - keep, None
+
+    def anchor(self, pause_start: float, onset: float) -> bool:
+        """Speech resumed at ``onset`` after a pause that began at ``pause_start``: restart the
+        window in that pause when the latest decode is final-quality and covers the speech before
+        it, and the window is long enough to be worth it. True if the window moved."""
+        tr, pol = self.transcript, self.policy
+        if (tr is None or pol.anchor_after_s <= 0 or not self.hyp_final or not self.hyp
+                or onset - pause_start < pol.anchor_pause_s
+                or pause_start - tr.window_start < pol.anchor_after_s
+                or self.hyp_end < int(pause_start * SAMPLE_RATE)):
+            return False
+        at = max(self.hyp[-1].end + ANCHOR_CLEARANCE_S, onset - ANCHOR_PREROLL_S)  # words are monotone
+        if at >= onset:
+            return False
+        tr.slide(at, self.hyp)
+        self.settled = ()
+        return tr.window_start >= at
+
+    def took(self, res: AsrResult | None, *, covers: int, final: bool) -> tuple[Word, ...]:
+        """Record a decode's result (None: the scheduler dropped it) as the latest hypothesis."""
+        words = res.words if res is not None else ()
+        if res is not None and res.words and res.language:
+            self.language = res.language
+        self.hyp, self.hyp_end, self.hyp_final = words, covers, final
+        if final and res is not None:
+            self.settled, self.settled_end = words, covers / SAMPLE_RATE
+        return words
+
+    def covered(self, speech_end: int) -> bool:
+        """The latest decode is final-quality and covers every sample of speech."""
+        return self.hyp_final and self.hyp_end >= speech_end
+
+    def latest_words(self) -> tuple[Word, ...]:
+        """The transcript as the latest decode has it (the stabilised words can lag it: a number
+        re-formatted with the digits that followed, "738. 226." vs "738-226-19")."""
+        tr = self.transcript
+        assert tr is not None
+        return after_frozen(tr.frozen, self.hyp) if self.hyp else tr.words

@@ -1,1 +1,0 @@
-"""The sans-I/O Flux core: parameters, messages, events, the turn table and the Session."""

@@ -1,0 +1,1 @@
+"""Text post-processing of recognised words: numerals, profanity, redaction, keyterms."""

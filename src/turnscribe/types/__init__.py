@@ -1,0 +1,1 @@
+"""Shared types: audio, words, engine requests and results, engine interfaces."""

@@ -1,0 +1,1 @@
+"""The Flux wire format: query parameters, client messages, server events, limits."""

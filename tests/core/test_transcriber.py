@@ -1,0 +1,134 @@
+"""The transcriber's long-turn window: where it slides, and which words it freezes."""
+
+import numpy as np
+
+from turnscribe.core.activity import ActivityPolicy, SpeechActivity
+from turnscribe.core.transcriber import Transcriber, WindowPolicy
+from turnscribe.types.engine import AsrResult, Word
+from turnscribe.wire.params import ListenParams
+
+RATE = 16000
+
+
+def words(spec):
+    """'text@start-end ...' -> Words."""
+    out = []
+    for item in spec.split():
+        text, span = item.split("@")
+        a, b = span.split("-")
+        out.append(Word(text, float(a), float(b), 0.9))
+    return tuple(out)
+
+
+def activity_at(seconds):
+    act = SpeechActivity(ActivityPolicy(), 512)
+    act.push(np.zeros(int(seconds * RATE), dtype=np.float32))
+    act.advance(int(seconds * RATE))
+    return act
+
+
+def test_a_long_window_restarts_at_a_sentence_end_of_the_final_decode_and_freezes_its_words():
+    tr = Transcriber(WindowPolicy(max_window_s=12.0, keep_after_slide_s=4.0))
+    tr.begin(0.0)
+    final = words("Press@0.0-0.3 one@0.3-0.6 to@0.6-0.8 hear@0.8-1.0 more.@1.0-1.4 "
+                  "Press@5.0-5.3 two@5.3-5.6 to@5.6-5.8 go@5.8-6.0 back.@6.0-6.4 "
+                  "Press@8.0-8.3 star@8.3-8.6 to@8.6-8.8 leave.@8.8-9.2")
+    tr.took(AsrResult(words=final), covers=int(9.6 * RATE), final=True)
+    assert tr.transcript is not None
+    tr.transcript.update(final)
+    # a cheaper partial then misheard an early word; it must not be what gets frozen
+    partial = tuple(Word("Dress", 0.0, 0.3, 0.5) if w.text == "Press" and w.start == 0.0 else w
+                    for w in (*final, *words("Press@10.0-10.3 three@10.3-10.8")))
+    tr.took(AsrResult(words=partial), covers=int(11.0 * RATE), final=False)
+    tr.transcript.update(partial)
+
+    req = tr.request(activity_at(13.0), ListenParams(), final=True)
+
+    # the gaps in [13 - 8, 13 - 4] are after "back." (6.4-8.0) and inside sentences; the sentence end wins
+    assert abs(req.offset - 7.2) < 1e-6
+    assert [w.text for w in tr.transcript.frozen] == [w.text for w in final[:10]]
+    assert "Dress" not in tr.transcript.prompt and tr.transcript.prompt.endswith("go back.")
+    assert len(req.audio) == int((13.0 - 7.2) * RATE)
+
+
+def test_without_a_final_decode_the_window_slides_by_time_and_keeps_words_whole():
+    tr = Transcriber(WindowPolicy(max_window_s=12.0, keep_after_slide_s=4.0))
+    tr.begin(0.0)
+    partial = tuple(Word(f"w{i}", i * 0.5, i * 0.5 + 0.45, 0.9) for i in range(26))
+    tr.took(AsrResult(words=partial), covers=int(13.0 * RATE), final=False)
+    assert tr.transcript is not None
+    tr.transcript.update(partial)
+    tr.transcript.update(partial)
+
+    req = tr.request(activity_at(13.0), ListenParams(), final=False)
+
+    assert req.offset <= 9.0 + 1e-9  # now - keep, never inside a word
+    assert all(w.end <= req.offset for w in tr.transcript.frozen)
+    assert [w.text for w in tr.transcript.words] == [w.text for w in partial]
+
+
+def test_words_run_together_still_slide_at_a_sentence_end_and_far_enough():
+    """Whisper's word times often leave no gap at all: the slide still goes to a sentence end,
+    and leaves a window short enough that the next decode does not slide again."""
+    tr = Transcriber(WindowPolicy(max_window_s=12.0, keep_after_slide_s=6.0))
+    tr.begin(0.0)
+    said = "Please press one to mute or unmute yourself. Four or six to decrease the volume. Seven".split()
+    final = tuple(Word(t, 0.3 + 0.55 * i, 0.3 + 0.55 * (i + 1), 0.9) for i, t in enumerate(said))  # no gaps
+    tr.took(AsrResult(words=final), covers=int(9.0 * RATE), final=True)
+    assert tr.transcript is not None
+    tr.transcript.update(final)
+    req = tr.request(activity_at(12.5), ListenParams(), final=False)
+    end_of_first = final[7].end  # "yourself."
+    assert abs(req.offset - end_of_first) < 1e-6, req.offset
+    assert [w.text for w in tr.transcript.frozen] == said[:8]
+    again = tr.request(activity_at(13.0), ListenParams(), final=False)
+    assert again.offset == req.offset, "no second slide half a second later"
+
+
+def _settled(tr, spec, covers_s):
+    final = words(spec)
+    tr.took(AsrResult(words=final), covers=int(covers_s * RATE), final=True)
+    tr.transcript.update(final)
+    return final
+
+
+def test_speech_after_a_covered_pause_restarts_the_window_in_that_pause():
+    tr = Transcriber(WindowPolicy(anchor_after_s=3.0, anchor_pause_s=0.25))
+    tr.begin(0.0)
+    final = _settled(tr, "Login@0.2-0.6 incorrect.@0.6-1.2 Please@1.6-1.9 enter@1.9-2.2 your@2.2-2.5 "
+                         "number.@2.5-3.2", 3.4)
+    assert tr.anchor(3.2, 3.9)
+    assert abs(tr.transcript.window_start - 3.7) < 1e-9  # 0.2 s before the speech that resumed
+    assert [w.text for w in tr.transcript.frozen] == [w.text for w in final]
+    assert tr.transcript.prompt.endswith("your number.")
+    req = tr.request(activity_at(5.0), ListenParams(), final=False, live=True)
+    assert abs(req.offset - 3.7) < 1e-9 and abs(len(req.audio) - 1.3 * RATE) <= 1 and req.short_window
+
+
+def test_no_restart_for_short_windows_short_pauses_or_uncovered_speech():
+    for window_end, pause, covers, final in ((2.0, 0.6, 2.2, True),    # window shorter than 3 s
+                                              (3.2, 0.15, 3.4, True),   # pause too short
+                                              (3.2, 0.6, 2.0, True),    # decode stops before the pause
+                                              (3.2, 0.6, 3.4, False)):  # a partial, not final-quality
+        tr = Transcriber(WindowPolicy(anchor_after_s=3.0, anchor_pause_s=0.25))
+        tr.begin(0.0)
+        hyp = words(f"One@0.2-1.0 two@1.0-{window_end}")
+        tr.took(AsrResult(words=hyp), covers=int(covers * RATE), final=final)
+        tr.transcript.update(hyp)
+        assert not tr.anchor(window_end, window_end + pause)
+        assert tr.transcript.window_start == 0.0 and not tr.transcript.frozen
+
+
+def test_a_sentence_that_goes_on_after_the_pause_loses_the_decode_s_full_stop():
+    tr = Transcriber(WindowPolicy(anchor_after_s=3.0))
+    tr.begin(0.0)
+    _settled(tr, "Please@0.2-0.8 enter@0.8-1.5 your@1.5-3.0 account.@3.0-3.2", 3.4)
+    assert tr.anchor(3.2, 3.9)
+    later = words("number@3.9-4.4 please.@4.4-5.0")
+    tr.took(AsrResult(words=later), covers=int(5.4 * RATE), final=True)
+    tr.transcript.update(later)
+    assert tr.transcript.text == "Please enter your account number please."
+    assert " ".join(w.text for w in tr.latest_words()) == "Please enter your account number please."
+    # a new sentence keeps it
+    assert " ".join(w.text for w in tr.transcript.finalize(words("Thanks.@3.9-4.4"))) == \
+        "Please enter your account. Thanks."
