@@ -17,23 +17,19 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from turnscribe.bench import load
-from turnscribe.bench.load import (
+from turnscribe.bench import server_process
+from turnscribe.bench.lag_client import ClientResult, run_client
+from turnscribe.bench.server_process import listen_url
+from turnscribe.bench.slo import Slo, find_max_ladder, max_within_slo, percentile
+from turnscribe.bench.step import summarize_step
+from turnscribe.bench.workload import (
     FRAME_BYTES,
-    ClientResult,
-    Slo,
     StreamSpec,
     assign_kinds,
     build_stream_audio,
     build_streams,
-    find_max_ladder,
-    listen_url,
     load_clips,
-    max_within_slo,
     parse_mix,
-    percentile,
-    run_client,
-    summarize_step,
 )
 from turnscribe.cli import main
 
@@ -187,11 +183,11 @@ def test_step_summary_counts_everything() -> None:
 
 
 def test_proc_sampling_of_this_process() -> None:
-    cpu = load.read_cpu_s(os.getpid())
-    rss = load.read_rss_mb(os.getpid())
+    cpu = server_process.read_cpu_s(os.getpid())
+    rss = server_process.read_rss_mb(os.getpid())
     assert cpu is not None and cpu > 0
     assert rss is not None and rss > 10
-    assert load.read_cpu_s(2**30) is None and load.read_rss_mb(2**30) is None
+    assert server_process.read_cpu_s(2**30) is None and server_process.read_rss_mb(2**30) is None
 
 
 def test_listen_url() -> None:

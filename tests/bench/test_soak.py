@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from turnscribe.bench.load import server_command
+from turnscribe.bench.server_process import server_command
 
 
 @pytest.mark.model

@@ -2,17 +2,8 @@
 
 import numpy as np
 
-from turnscribe.eval.eotbench import (
-    Span,
-    Track,
-    decision_time,
-    frontier,
-    group_of,
-    headline,
-    score_policy,
-    spans_of,
-    sweep,
-)
+from turnscribe.eval.eot_spans import Span, group_of, spans_of
+from turnscribe.eval.eot_sweep import Track, decision_time, frontier, headline, score_policy, sweep
 
 
 def track(hold, length, scores, start=10.0):
@@ -77,7 +68,7 @@ def test_silence_only_sweeps_the_minimum_silence_alone():
 
 
 def test_eager_report_counts_precision_and_lead_time():
-    from turnscribe.eval.eotbench import eager_report
+    from turnscribe.eval.eot_sweep import eager_report
 
     tracks = [track(True, 0.5, [0.1, 0.55, 0.1, 0.1, 0.1, 0.1]),         # an eager end in a hold: resumed
               track(False, 2.0, [0.2, 0.55, 0.6, 0.8] + [0.1] * 20),     # eager at 0.16, end at 0.32
@@ -89,7 +80,7 @@ def test_eager_report_counts_precision_and_lead_time():
 
 
 def test_a_plot_per_clip(tmp_path):
-    from turnscribe.eval.eotbench import plot_clips
+    from turnscribe.eval.eot_report import plot_clips
 
     cues = {"silence": 0.3, "acoustic": [0.9], "words": [["Yes.", 0.5, 0.8, 0.9]], "soon_after_end": False}
     clip = {"path": "turns/x_001.wav", "spans": [[1.0, 1.4, True, "filler"], [2.0, 4.0, False, "complete"]],
@@ -101,7 +92,7 @@ def test_a_plot_per_clip(tmp_path):
 
 def test_cross_validation_chooses_the_parameters_on_the_other_folds(monkeypatch):
     from turnscribe.core.eot import EotModel
-    from turnscribe.eval import eotbench
+    from turnscribe.eval import eot_crossval
 
     def cues(silence, acoustic):
         return {"silence": silence, "acoustic": [acoustic], "words": [["Fine.", 0.1, 0.4, 0.9]],
@@ -114,8 +105,8 @@ def test_cross_validation_chooses_the_parameters_on_the_other_folds(monkeypatch)
         return {"group": group, "spans": [[1.0, 1.8, True, "x"], [3.0, 6.0, False, "complete"]], "trace": frames}
 
     listens, deaf = EotModel(acoustic_weight=3.0), EotModel(acoustic_weight=0.0)
-    monkeypatch.setattr(eotbench, "candidates", lambda: [deaf, listens])
+    monkeypatch.setattr(eot_crossval, "candidates", lambda: [deaf, listens])
     clips = [clip("a", 0.01), clip("a", 0.02), clip("b", 0.01), clip("c", 0.99)]
-    models = eotbench.cv_models(clips, lambda c: c["group"])
+    models = eot_crossval.cv_models(clips, lambda c: c["group"])
     assert models["c"] is listens, "chosen on a and b, where the acoustic answer separates holds from ends"
     assert set(models) == {"a", "b", "c"}

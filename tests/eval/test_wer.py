@@ -79,7 +79,8 @@ SILENCE_KIND = "silence_only"
 @pytest.fixture
 def tiny_data(shared: Path, tmp_path: Path) -> Path:
     src = shared / "data"
-    rows = list(csv.DictReader(open(src / "manifest.tsv", newline="", encoding="utf-8"), delimiter="\t"))
+    with open(src / "manifest.tsv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
     fields = list(rows[0])
     keep = [r for r in rows if Path(r["path"]).name in CLEAN]
     assert len(keep) == 2

@@ -37,20 +37,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from turnscribe.bench.load import (
+from turnscribe.bench.lag_client import run_client
+from turnscribe.bench.server_process import Server, http_base, read_rss_mb
+from turnscribe.bench.slo import percentile
+from turnscribe.bench.workload import (
     EN_MODEL,
     ENGLISH_SETS,
-    NORMAL_CLOSES,
-    Server,
     StreamSpec,
     build_stream_audio,
     data_folder,
-    http_base,
     load_clips,
-    percentile,
-    read_rss_mb,
-    run_client,
 )
+from turnscribe.client.closes import is_normal_close
 
 
 @dataclass
@@ -77,7 +75,7 @@ async def good_slot(url: str, clips: list[bytes], rng: random.Random, stats: Soa
         if res.refused is not None:
             stats.good_errors.append(f"refused:{res.refused}")
         stats.good_errors.extend(res.errors)
-        if res.close_code not in NORMAL_CLOSES and res.refused is None:
+        if not is_normal_close(res.close_code) and res.refused is None:
             stats.good_errors.append(f"close:{res.close_code}")
         # spread the stream's lags over its lifetime (they arrive in order)
         span = max(loop.time() - opened, 1e-3)

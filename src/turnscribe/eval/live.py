@@ -4,12 +4,14 @@ time each message arrived: what a client feels (decision time plus compute plus 
 from __future__ import annotations
 
 import asyncio
-import json
-import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+
+from turnscribe.client.stream import stream
+from turnscribe.client.wav import read_pcm16_wav
+from turnscribe.runtime.driver import frames_of
 
 FRAME_S = 0.02  # 20 ms frames, as telephony and WebRTC clients send
 
@@ -29,58 +31,26 @@ class LiveResult:
         return [(t, m) for t, m in self.messages if m.get("type") == "TurnInfo"]
 
 
-def pcm16_of(path: Path) -> tuple[bytes, int]:
-    with wave.open(str(path), "rb") as w:
-        if w.getnchannels() != 1 or w.getsampwidth() != 2:
-            raise ValueError(f"{path}: expected mono PCM16")
-        return w.readframes(w.getnframes()), w.getframerate()
-
-
 async def stream_file(url: str, path: Path, query: dict[str, str], *, headers: dict[str, str] | None = None,
                       close_timeout_s: float = 60.0) -> LiveResult:
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed, InvalidStatus
-
-    pcm, rate = pcm16_of(path)
+    pcm = read_pcm16_wav(path)
     res = LiveResult(str(path))
-    q = {"encoding": "linear16", "sample_rate": str(rate), **query}
+    q = {"encoding": "linear16", "sample_rate": str(pcm.sample_rate), **query}
     full = f"{url}{'&' if '?' in url else '?'}{urlencode(q)}"
-    loop = asyncio.get_running_loop()
-    try:
-        ws = await connect(full, additional_headers=headers, open_timeout=60, ping_interval=None,
-                           compression=None, max_size=None)
-    except InvalidStatus as exc:
-        res.error = f"HTTP {exc.response.status_code} {exc.response.headers.get('dg-error', '')}"
+    frame = int(pcm.sample_rate * FRAME_S) * 2
+    got = await stream(full, frames_of(pcm.data, frame), bytes_per_second=2.0 * pcm.sample_rate, headers=headers,
+                       close_timeout_s=close_timeout_s)
+    if got.refusal is not None:
+        res.error = f"HTTP {got.refusal.status} {got.refusal.reason}"
         return res
-    t0 = loop.time()
-
-    async def receive() -> None:
-        try:
-            async for raw in ws:
-                if isinstance(raw, str):
-                    res.messages.append((loop.time() - t0, json.loads(raw)))
-        except ConnectionClosed:
-            pass
-
-    receiver = asyncio.create_task(receive())
-    frame = int(rate * FRAME_S) * 2
-    try:
-        t0 = loop.time()
-        for k in range(len(pcm) // frame + (len(pcm) % frame > 0)):
-            delay = t0 + k * FRAME_S - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await ws.send(pcm[k * frame:(k + 1) * frame])
-        await ws.send(json.dumps({"type": "CloseStream"}))
-    except ConnectionClosed:
-        pass
-    try:
-        await asyncio.wait_for(asyncio.shield(receiver), close_timeout_s)
-    except TimeoutError:
+    if got.connect_error is not None:
+        res.error = f"cannot connect: {got.connect_error}"
+        return res
+    t0 = got.sent.started_at or 0.0
+    res.messages = [(a.at - t0, doc) for a in got.arrivals if (doc := a.document()) is not None]
+    if got.close_timed_out:
         res.error = "close timeout"
-        await ws.close()
-        await receiver
-    res.close_code = ws.close_code
+    res.close_code = got.close_code
     return res
 
 

@@ -6,13 +6,13 @@ no ``encoding``, headerless ``.raw`` as ``linear16`` at the given rate; 80 ms fr
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from turnscribe.core.session import TurnPolicy
 from turnscribe.runtime.driver import InlineSession as Session
+from turnscribe.runtime.driver import drive, frames_of
 from turnscribe.types.engine import SAMPLE_RATE, Engines
 from turnscribe.wire.events import Event, TurnEvent, TurnInfo
 from turnscribe.wire.params import ListenParams
@@ -52,20 +52,12 @@ def stream_params(path: Path, *, base: ListenParams | None = None, raw_rate: int
 def replay_bytes(data: bytes, params: ListenParams, engines: Engines, *, frame_bytes: int = 2560,
                  policy: TurnPolicy | None = None, actions: list[tuple[int, str]] | None = None,
                  close: bool = True, keep_session: bool = False) -> Replay:
+    """``data`` through the in-process driver in frames of ``frame_bytes``; ``actions`` are text
+    messages at byte offsets (``drive``), ``close`` ends with ``CloseStream``."""
     out = Replay()
     t0 = time.perf_counter()
     session = Session(params, engines, policy=policy)
-    pending = sorted(actions or [])
-    for off in range(0, len(data), frame_bytes):
-        while pending and pending[0][0] <= off:
-            session.receive_text(pending.pop(0)[1])
-        session.receive_audio(data[off:off + frame_bytes])
-        out.events += session.events_to_send()
-    for _, text in pending:
-        session.receive_text(text)
-    if close:
-        session.receive_text(json.dumps({"type": "CloseStream"}))
-    out.events += session.events_to_send()
+    drive(session, frames_of(data, frame_bytes), on_events=out.events.extend, actions=actions or (), close=close)
     out.compute_s = time.perf_counter() - t0
     out.audio_s = session.now
     if keep_session:

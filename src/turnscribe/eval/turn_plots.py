@@ -5,7 +5,6 @@ Matplotlib's Agg backend (no display); every figure is closed after saving.
 
 from __future__ import annotations
 
-import wave
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.transforms import Bbox
 
+from turnscribe.client.wav import read_pcm16_wav
+
 EVENT_STYLE = {  # event → (colour, line style, short label)
     "StartOfTurn": ("tab:green", "-", "Start"),
     "EagerEndOfTurn": ("tab:orange", "--", "Eager"),
@@ -29,11 +30,8 @@ TURN_COLOUR, PAUSE_COLOUR, CUT_COLOUR = "#cfe8cf", "#f6d6a8", "#f4a6a6"
 
 def _envelope(path: Path, buckets: int = 3000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(times, min, max) of the waveform in ``buckets`` bins (16-bit PCM WAV)."""
-    with wave.open(str(path)) as w:
-        rate, ch = w.getframerate(), w.getnchannels()
-        x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
-    if ch > 1:
-        x = x.reshape(-1, ch).mean(axis=1)
+    pcm = read_pcm16_wav(path, mono=False)
+    rate, x = pcm.sample_rate, pcm.mono_floats()
     n = max(1, len(x) // buckets)
     m = len(x) // n
     if m == 0:

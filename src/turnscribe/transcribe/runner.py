@@ -9,28 +9,23 @@ same bytes — the request id aside, and as long as the server sheds no live par
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-import websockets
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-
-from turnscribe.runtime.driver import InlineSession
+from turnscribe.client.receiver import Arrival
+from turnscribe.client.stream import stream
+from turnscribe.runtime.driver import InlineSession, drive
 from turnscribe.transcribe.source import AudioSource
 from turnscribe.types.engine import Engines
-from turnscribe.wire.events import Error, WireEncoder
+from turnscribe.wire.events import Error, Event, WireEncoder
 from turnscribe.wire.params import ListenParams
 
 __all__ = ["LISTEN_PATH", "Outcome", "listen_url", "run_local", "run_remote"]
 
 LISTEN_PATH = "/v2/listen"
-CLOSE_STREAM = json.dumps({"type": "CloseStream"})
-NORMAL_CLOSES = (1000, 1001)
 
 OnMessage = Callable[[str], None]
 OnProgress = Callable[[float], None]   # seconds of audio just sent
@@ -42,47 +37,24 @@ class Outcome:
     error: str | None = None   # why the stream failed (Error message, refusal, abnormal close)
 
 
-class _Pacer:
-    """Sleeps so that audio goes out no faster than real time (``realtime``), else not at all."""
-
-    def __init__(self, realtime: bool, bytes_per_second: float) -> None:
-        self.realtime, self.bps = realtime, bytes_per_second
-        self.sent_s = 0.0
-        self.t0 = time.monotonic()
-
-    def advance(self, nbytes: int) -> float:
-        seconds = nbytes / self.bps
-        self.sent_s += seconds
-        return seconds
-
-    def delay(self) -> float:
-        return max(0.0, self.t0 + self.sent_s - time.monotonic()) if self.realtime else 0.0
-
-
 def run_local(source: AudioSource, params: ListenParams, engines: Engines, *, on_message: OnMessage,
               on_progress: OnProgress | None = None, realtime: bool = False) -> Outcome:
     session = InlineSession(params, engines, stream_id="transcribe")
     encoder = WireEncoder(str(uuid.uuid4()))
     outcome = Outcome()
 
-    def emit() -> bool:
-        for ev in session.events_to_send():
+    def emit(events: list[Event]) -> None:
+        for ev in events:
             on_message(encoder.encode(ev))
             if isinstance(ev, Error):
                 outcome.error, outcome.close_code = f"{ev.code}: {ev.description}", ev.close_code
-        return not session.closed
 
-    emit()
-    pacer = _Pacer(realtime, source.bytes_per_second)
-    for frame in source.frames:
-        time.sleep(pacer.delay())
-        session.receive_audio(frame)
+    def fed(nbytes: int) -> None:
         if on_progress is not None:
-            on_progress(pacer.advance(len(frame)))
-        if not emit():
-            return outcome
-    session.receive_text(CLOSE_STREAM)
-    emit()
+            on_progress(nbytes / source.bytes_per_second)
+
+    drive(session, source.frames, on_events=emit, on_fed=fed,
+          realtime_bytes_per_second=source.bytes_per_second if realtime else None)
     if outcome.close_code is None:
         outcome.close_code = 1000
     return outcome
@@ -99,46 +71,27 @@ def listen_url(base: str, pairs: Sequence[tuple[str, str]]) -> str:
 
 async def run_remote(url: str, source: AudioSource, *, on_message: OnMessage, api_key: str | None = None,
                      on_progress: OnProgress | None = None, realtime: bool = False) -> Outcome:
-    headers = {"Authorization": f"Token {api_key}"} if api_key else None
     outcome = Outcome()
-    try:
-        ws = await websockets.connect(url, additional_headers=headers, max_size=None, open_timeout=30)
-    except InvalidStatus as exc:
-        reason = exc.response.headers.get("dg-error", "")
-        outcome.error = f"the server refused the stream: HTTP {exc.response.status_code} {reason}".rstrip()
+
+    def received(arrival: Arrival) -> None:
+        text = arrival.message if isinstance(arrival.message, str) else arrival.message.decode()
+        on_message(text)
+        doc = json.loads(text)
+        if doc.get("type") == "Error":
+            outcome.error = f"{doc.get('code')}: {doc.get('description')}"
+
+    headers = {"Authorization": f"Token {api_key}"} if api_key else None
+    res = await stream(url, source.frames, bytes_per_second=source.bytes_per_second, realtime=realtime,
+                       headers=headers, open_timeout_s=30, close_timeout_s=None, on_message=received,
+                       on_sent=on_progress)
+    if res.refusal is not None:
+        reason = res.refusal.reason
+        outcome.error = f"the server refused the stream: HTTP {res.refusal.status} {reason}".rstrip()
         return outcome
-    except OSError as exc:
-        outcome.error = f"cannot connect to {url.split('?')[0]}: {exc}"
+    if res.connect_error is not None:
+        outcome.error = f"cannot connect to {url.split('?')[0]}: {res.connect_error}"
         return outcome
-    async with ws:
-        sender = asyncio.create_task(_send(ws, source, on_progress, realtime))
-        try:
-            async for raw in ws:
-                text = raw if isinstance(raw, str) else raw.decode()
-                on_message(text)
-                doc = json.loads(text)
-                if doc.get("type") == "Error":
-                    outcome.error = f"{doc.get('code')}: {doc.get('description')}"
-        except ConnectionClosed:
-            pass
-        finally:
-            sender.cancel()
-            await asyncio.gather(sender, return_exceptions=True)
-    outcome.close_code = ws.close_code
-    if outcome.error is None and ws.close_code not in NORMAL_CLOSES:
-        outcome.error = f"the server closed the stream with {ws.close_code} {ws.close_reason}".rstrip()
+    outcome.close_code = res.close_code
+    if outcome.error is None and not res.normal_close:
+        outcome.error = f"the server closed the stream with {res.close_code} {res.close_reason}".rstrip()
     return outcome
-
-
-async def _send(ws: websockets.ClientConnection, source: AudioSource, on_progress: OnProgress | None,
-                realtime: bool) -> None:
-    pacer = _Pacer(realtime, source.bytes_per_second)
-    try:
-        for frame in source.frames:
-            await asyncio.sleep(pacer.delay())
-            await ws.send(frame)
-            if on_progress is not None:
-                on_progress(pacer.advance(len(frame)))
-        await ws.send(CLOSE_STREAM)
-    except ConnectionClosed:
-        return

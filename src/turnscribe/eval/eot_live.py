@@ -1,0 +1,105 @@
+"""Step 4 of ``turnscribe eval eot``, the wall clock (``--url``): every clip streamed at real time
+through a running server (``live.py``) and its EndOfTurns scored as they arrive."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from turnscribe.eval.eot_report import ms
+from turnscribe.eval.eot_spans import Rec, group_of, spans_of
+from turnscribe.eval.live import stream_many
+
+
+def live_query(label: Rec, thresholds: Rec) -> dict[str, str]:
+    lang = str(label.get("language") or "en").split("-")[0]
+    q = {k: str(v) for k, v in thresholds.items() if v is not None}
+    if lang != "en":
+        q.update(model="flux-general-multi", language_hint=lang)
+    else:
+        q["model"] = "flux-general-en"
+    return q
+
+
+def score_live(label: Rec, turninfos: Sequence[tuple[float, Rec]]) -> Rec:
+    """A clip streamed at real time: per span, whether an EndOfTurn was decided in it (its
+    ``audio_window_end`` inside the span) and, for eots, the latency on the wall clock (arrival
+    minus the end of speech). An end decided inside a turn's speech, outside any hold, is a cut too."""
+    spans = spans_of(label)
+    starts = sum(1 for _, m in turninfos if m.get("event") == "StartOfTurn")
+    ends = [(t, float(m["audio_window_end"])) for t, m in turninfos if m.get("event") == "EndOfTurn"]
+    turns = sorted(label["turns"], key=lambda t: t["start_s"])
+    holds, eots = [], []
+    for sp in spans:
+        inside = [(t, w) for t, w in ends if sp.start < w <= sp.end + 1e-9]
+        if sp.hold:
+            if sp.scored:
+                holds.append({"start": sp.start, "end": sp.end, "cut": bool(inside)})
+        else:
+            eots.append({"start": sp.start, "end": sp.end, "kind": sp.kind,
+                         "latency_s": round(inside[0][0] - sp.start, 3) if inside else None,
+                         "audio_latency_s": round(inside[0][1] - sp.start, 3) if inside else None})
+    in_speech = sum(1 for _, w in ends
+                    if any(t["start_s"] < w < t["end_s"] for t in turns)
+                    and not any(sp.hold and sp.start < w <= sp.end for sp in spans))
+    return {"holds": holds, "eots": eots, "cut_in_speech": in_speech,
+            "spurious_starts": starts if not turns else 0}
+
+
+def live_summary(scored: Sequence[Rec]) -> Rec:
+    holds = [h for c in scored for h in c["holds"]]
+    eots = [e for c in scored for e in c["eots"]]
+    lat = [e["latency_s"] for e in eots if e["latency_s"] is not None]
+    alat = [e["audio_latency_s"] for e in eots if e["audio_latency_s"] is not None]
+    cut = sum(h["cut"] for h in holds)
+
+    def q(v: Sequence[float], p: float) -> float | None:
+        return round(float(np.percentile(v, p)), 3) if v else None
+
+    return {"holds": len(holds), "cut": cut, "cutoff": cut / len(holds) if holds else None,
+            "cut_in_speech": sum(c["cut_in_speech"] for c in scored), "eots": len(eots),
+            "missed": len(eots) - len(lat), "latency_median_s": q(lat, 50), "latency_p95_s": q(lat, 95),
+            "latency_mean_s": round(float(np.mean(lat)), 3) if lat else None,
+            "audio_latency_median_s": q(alat, 50),
+            "short_answers": sum(e["kind"] == "short_answer" for e in eots),
+            "short_answers_missed": sum(e["kind"] == "short_answer" and e["latency_s"] is None for e in eots),
+            "turnless_clips": sum(not c["eots"] for c in scored),
+            "spurious_starts": sum(c["spurious_starts"] for c in scored)}
+
+
+def run_live(args: argparse.Namespace, labels: Sequence[Rec], out: Path) -> int:
+    th = {"eot_threshold": args.eot_threshold, "eager_eot_threshold": args.eager_eot_threshold,
+          "eot_timeout_ms": args.eot_timeout_ms}
+    jobs = [(Path(args.data) / lab["path"], live_query(lab, th)) for lab in labels]
+    headers = {"Authorization": f"Token {args.api_key}"} if args.api_key else None
+    results = asyncio.run(stream_many(args.url, jobs, concurrency=args.streams, headers=headers))
+    clips: list[Rec] = []
+    by_group: dict[str, list[Rec]] = {}
+    for lab, res in zip(labels, results, strict=True):
+        sc = score_live(lab, res.turninfos())
+        sc.update(path=lab["path"], group=group_of(lab), error=res.error, close_code=res.close_code)
+        clips.append(sc)
+        by_group.setdefault(group_of(lab), []).append(sc)
+    doc = {"url": args.url, "streams": args.streams, "thresholds": th, "overall": live_summary(clips),
+           "per_group": {g: live_summary(v) for g, v in sorted(by_group.items())}, "clips": clips}
+    (out / "live.json").write_text(json.dumps(doc, indent=1))
+    for name, m in [("overall", doc["overall"]), *doc["per_group"].items()]:
+        print(f"{name:22s} cut-offs {m['cut']}/{m['holds']} holds"
+              f" ({100 * (m['cutoff'] or 0):.1f}%), {m['cut_in_speech']} more inside speech;"
+              f" EndOfTurn latency (wall clock) median {ms(m['latency_median_s'])}, mean"
+              f" {ms(m['latency_mean_s'])}, p95 {ms(m['latency_p95_s'])}; audio clock median"
+              f" {ms(m['audio_latency_median_s'])}; missed {m['missed']}/{m['eots']}")
+    errors = [c for c in clips if c["error"]]
+    if errors:
+        print(f"{len(errors)} clip(s) failed: " + "; ".join(f"{c['path']}: {c['error']}" for c in errors[:5]))
+    o = doc["overall"]
+    print(f"short answers missed {o['short_answers_missed']}/{o['short_answers']}; StartOfTurn on silence/noise "
+          f"clips: {o['spurious_starts']} in {o['turnless_clips']} clips")
+    print(f"wrote {out / 'live.json'}")
+    return 1 if errors else 0
+

@@ -1,0 +1,83 @@
+"""The turn sets of ``turnscribe eval eot`` as spans: every silence of a labelled clip is a **hold**
+(a pause inside a turn) or an **eot** (the silence after a turn). Also the labels' loading, the
+speaker/source group of a clip, and the stream parameters a clip is recorded with."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from turnscribe.wire.params import ListenParams, Thresholds
+
+Rec = dict[str, Any]
+
+FRAME_S = 0.08                         # the session's decision frame
+HOLD_MIN_S, HOLD_MAX_S = 0.2, 5.0      # eot-bench scores holds of this length only
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start: float
+    end: float
+    hold: bool
+    kind: str
+
+    @property
+    def scored(self) -> bool:
+        return not self.hold or HOLD_MIN_S <= self.end - self.start <= HOLD_MAX_S
+
+
+def group_of(label: Rec) -> str:
+    """The source/speaker group a clip belongs to (the unit left out in cross-validation)."""
+    src = str(label.get("source_package", ""))
+    speaker = str(label.get("speaker") or "")
+    if speaker:
+        return speaker
+    if src.startswith("piper"):
+        return "piper_synthetic_en"
+    if src.startswith("asterisk-core-sounds-en"):
+        return "allison_smith_en_us"
+    if src.startswith("espnet"):
+        return "an4_en"
+    return src.split()[0] if src else "unknown"
+
+
+def spans_of(label: Rec) -> list[Span]:
+    """Holds (labelled pauses) and eots (turn end to the next turn's onset, or the clip end)."""
+    turns = sorted(label.get("turns", []), key=lambda t: t["start_s"])
+    out: list[Span] = []
+    for i, turn in enumerate(turns):
+        for p in turn.get("pauses", []):
+            out.append(Span(float(p["start_s"]), float(p["end_s"]), True, str(p.get("kind", "pause"))))
+        nxt = turns[i + 1]["start_s"] if i + 1 < len(turns) else label["duration_s"]
+        out.append(Span(float(turn["end_s"]), float(nxt), False, str(turn.get("end_kind", "complete"))))
+    return out
+
+
+def load_labels(data: Path, *, turnless: bool = False) -> list[Rec]:
+    """The synthetic turn clips and the real turn set: clips with turns (the two-speaker
+    conversation is left out: its turns are not one user's), and with ``turnless`` also the
+    silence and noise clips (no turn may start in them)."""
+    rows: list[Rec] = []
+    for rel in ("turns/labels.jsonl", "turns/real/labels.jsonl"):
+        path = data / rel
+        if path.exists():
+            rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if (r.get("turns") or turnless) and r["kind"] != "real_conversation_mono_mix"]
+
+
+def clip_params(label: Rec) -> ListenParams:
+    """Model ends off; non-English clips stream as flux-general-multi with their language hint."""
+    th = Thresholds(eot_threshold=1.0, eot_timeout_ms=10000)
+    lang = str(label.get("language") or "en").split("-")[0]
+    if lang != "en":
+        return ListenParams(model="flux-general-multi", language_hints=(lang,), thresholds=th)
+    return ListenParams(thresholds=th)
+
+
+
+def spans_from(clip: Rec) -> list[Span]:
+    """The spans of a recorded clip (``eot_record.record``)."""
+    return [Span(float(a), float(b), bool(h), str(k)) for a, b, h, k in clip["spans"]]
