@@ -210,8 +210,8 @@ def test_long_turn_keeps_memory_and_asr_window_bounded():
         s.receive_audio(chunk)
         s.events_to_send()
     longest = max(len(r.audio) for r in engines.asr.calls) / 16000
-    assert longest <= s.policy.max_window_s + 0.5
-    assert s.session.activity.ring.nbytes <= s.policy.history_s * 16000 * 4
+    assert longest <= s.policy.window.max_window_s + 0.5
+    assert s.session.activity.ring.nbytes <= s.policy.activity.history_s * 16000 * 4
     s.receive_text(FORCE)
     end = [e for e in turninfos(s.events_to_send()) if e.event is TurnEvent.END_OF_TURN][0]
     assert len(end.words) >= 300, "frozen words of a long turn are kept in the transcript"
@@ -277,7 +277,7 @@ def test_acoustic_model_hears_earlier_pauses_shortened_and_the_current_pause_who
     s.receive_audio(audio)
     assert len(rec.seconds) == 2, "asked once per pause"
     first, second = rec.seconds
-    gap = TEST_POLICY.acoustic_gap_s
+    gap = TEST_POLICY.activity.acoustic_gap_s
     # first ask: the turn's speech plus ~0.1 s of the current pause
     assert first < 1.0 + 0.3 + 0.25
     # second ask: both speech runs, the 1.2 s pause cut to `gap`, plus the current pause so far

@@ -130,6 +130,10 @@ class SpeechActivity:
         return self.ring.end
 
     @property
+    def received_s(self) -> float:
+        return self.ring.end / SAMPLE_RATE
+
+    @property
     def backlog_s(self) -> float:
         """Audio received but not yet decided on (the stream's lag behind its input)."""
         return (self.ring.end - self.clock) / SAMPLE_RATE
@@ -211,6 +215,10 @@ class SpeechActivity:
         rise = 1.5 * self.chunk / SAMPLE_RATE
         self._floor_db = level if self._floor_db is None else min(level, self._floor_db + rise)
         return max(self._floor_db, -70.0)
+
+    def forget_onset(self) -> None:
+        """The speech since the onset is in no turn (a turn ended, or it was a noise)."""
+        self.speech_onset = None
 
     def silence(self) -> float:
         return self.now - self.last_speech if self.last_speech >= 0 else self.now

@@ -1,11 +1,24 @@
-"""The end-of-turn policy: from the fused confidence, the silence and the stream's thresholds to a
-typed decision (flux-protocol.md §6.2). Pure: the session acts on what it returns."""
+"""The end gate: whether the turn may end at this frame of a pause, and how (flux-protocol.md §6.2).
+
+It holds the pause's end-of-turn evidence — the acoustic model's answers asked at ``acoustic_at_s``
+into the pause, the fused confidence and the cues it came from — and turns it into a typed
+``EndDecision`` with the stream's thresholds (``decide``, pure). No end is decided before the
+pause's words are in: the turn waits (``DecodeSlots``) and the gate is asked again at a later frame.
+"""
 
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
+from turnscribe.core.activity import SpeechActivity
+from turnscribe.core.eot import SOON_AFTER_END_S, Cues
+from turnscribe.core.ledger import WorkLedger
 from turnscribe.core.machine import TurnState
+from turnscribe.core.policy import TurnPolicy
+from turnscribe.core.transcript import TurnTranscript
+from turnscribe.core.waits import Step
+from turnscribe.types.engine import SAMPLE_RATE, TurnRequest, Word
 from turnscribe.wire.params import Thresholds
 
 
@@ -27,3 +40,91 @@ def decide(confidence: float, silence_s: float, th: Thresholds, state: TurnState
     if eager_mode and th.eager_eot_threshold is not None and confidence >= th.eager_eot_threshold:
         return Decision.EAGER
     return Decision.HOLD
+
+
+@dataclass(frozen=True, slots=True)
+class EndDecision:
+    """What the gate decided at one frame, and the evidence it decided on (its reasons)."""
+
+    decision: Decision
+    confidence: float
+    cues: Cues
+
+
+class EndGate:
+    def __init__(self, policy: TurnPolicy, work: WorkLedger, activity: SpeechActivity) -> None:
+        self._policy, self._work, self._act = policy, work, activity
+        self._asks: list[float] = []                  # acoustic P(complete) answers in this pause
+        self._acoustic: tuple[int, int] | None = None  # (seq, ask points it answers) in flight
+        self.confidence = 0.0
+        self.confidence_cues: Cues | None = None  # what ``confidence`` was computed from (reasons)
+        self.pause_seen = False   # this pause's start was handled (its decode asked for)
+        self._model_end_at: float | None = None  # last speech of the previous turn, if the model ended it
+        self._soon_after_end = False             # this turn began right after such an end
+        self.trace: list[tuple[float, Cues]] = []  # (time, cues) at each decision if policy.trace
+
+    # ------------------------------------------------------------------ the turn's course
+
+    def turn_started(self, onset: float) -> None:
+        end = self._model_end_at
+        self._soon_after_end = end is not None and onset - end < SOON_AFTER_END_S
+        self._model_end_at = None
+
+    def turn_ending(self, *, by_model: bool) -> None:
+        self._model_end_at = self._act.last_speech if by_model else None
+
+    def speech(self) -> None:
+        """The speaker spoke: this pause's evidence is void; the next pause starts afresh."""
+        self.drop_acoustic()
+        self.pause_seen = False
+        self._asks = []
+
+    def turn_ended(self) -> None:
+        self._asks = []
+        self.drop_acoustic()
+        self.confidence = 0.0
+
+    # ------------------------------------------------------------------ evidence
+
+    def consider_acoustic(self, silence: float, turn_start: float, transcript: TurnTranscript | None) -> None:
+        """Ask Smart Turn about the pause so far when the pause reaches its next ask point; the
+        answer is read when a decision needs it (with the pause's words, when those are in flight too)."""
+        asks = self._policy.acoustic_at_s
+        if self._acoustic is not None or len(self._asks) >= len(asks) or silence < asks[len(self._asks)]:
+            return
+        assert transcript is not None
+        reached = sum(1 for a in asks[len(self._asks):] if silence >= a)
+        audio = self._act.acoustic_audio(int(turn_start * SAMPLE_RATE), self._policy.activity.acoustic_gap_s)
+        seq = self._work.issue(TurnRequest(audio=audio, transcript=transcript.text), multilingual=False)
+        self._acoustic = (seq, reached)
+
+    def read_acoustic(self) -> Step[None]:
+        if self._acoustic is None:
+            return
+        seq, reached = self._acoustic
+        self._acoustic = None
+        p = yield from self._work.result(seq)
+        self._asks += [float(p) if isinstance(p, float) else 0.5] * reached
+
+    def drop_acoustic(self) -> None:
+        if self._acoustic is not None:
+            self._work.abandon(self._acoustic[0])
+            self._acoustic = None
+
+    def cues(self, words: tuple[Word, ...]) -> Cues:
+        act = self._act
+        return Cues(silence_s=act.silence(), acoustic=tuple(self._asks), words=words,
+                    soon_after_end=self._soon_after_end, recent_pauses=tuple(act.resumed_pauses))
+
+    def fuse(self, words: tuple[Word, ...]) -> float:
+        """The end-of-turn confidence now, from the cues with these words."""
+        self.confidence_cues = cues = self.cues(words)
+        self.confidence = self._policy.model.probability(cues)
+        return self.confidence
+
+    def judge(self, words: tuple[Word, ...], silence: float, th: Thresholds, state: TurnState) -> EndDecision:
+        confidence = self.fuse(words)
+        assert self.confidence_cues is not None
+        if self._policy.trace:
+            self.trace.append((self._act.now, self.confidence_cues))
+        return EndDecision(decide(confidence, silence, th, state), confidence, self.confidence_cues)

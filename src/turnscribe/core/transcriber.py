@@ -58,6 +58,15 @@ class Transcriber:
     def begin(self, start: float) -> None:
         self.transcript = TurnTranscript(start)
 
+    def drop(self) -> None:
+        """A start attempt found no words: there is no turn to transcribe."""
+        self.transcript = None
+
+    def update(self, words: tuple[Word, ...]) -> None:
+        """Show a decode's words in the turn's transcript (its stable words follow them)."""
+        assert self.transcript is not None
+        self.transcript.update(words)
+
     def reset(self) -> None:
         self.transcript = None
         self.language = None

@@ -1,0 +1,155 @@
+"""The decodes of one turn that are in flight without being waited for, and the ones waited for.
+
+Live partials while the user speaks, and the final-quality decode a pause starts, are not waited
+for at once: a partial asked for at clock t is applied at t + ``partial_slack_s``, the pause's
+decode at t + ``pause_slack_s`` (waiting then only if it is still not back), so their compute
+overlaps the audio that follows instead of holding the stream's Updates. On the wall clock an end
+at the pause start then arrives after max(slack, compute) instead of after the compute. When a
+pause starts after a partial already covered the speech, the final-quality decode an end would
+report is computed ahead (``prefetch_final``), so the EndOfTurn does not wait for it. A decode
+made obsolete by a newer one is abandoned (its answer is ignored; the scheduler may never run it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from turnscribe.core.activity import SpeechActivity
+from turnscribe.core.ledger import WorkLedger
+from turnscribe.core.policy import TurnPolicy
+from turnscribe.core.transcriber import Transcriber
+from turnscribe.core.waits import Step
+from turnscribe.types.engine import SAMPLE_RATE, AsrResult, Word
+from turnscribe.wire.params import ListenParams
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """A decode in flight: asked for at ``covers`` (stream sample), applied at ``due``."""
+
+    seq: int
+    covers: int
+    due: int
+
+
+class DecodeSlots:
+    """The live partial, the pause's decode and the prefetched final decode of the current turn
+    (at most one each), and whether speech came since the last decode was asked for."""
+
+    def __init__(self, work: WorkLedger, transcriber: Transcriber, activity: SpeechActivity,
+                 policy: TurnPolicy) -> None:
+        self._work, self._tr, self._act, self._policy = work, transcriber, activity, policy
+        self.partial: InFlight | None = None
+        self.pause: InFlight | None = None
+        self.prefetch: InFlight | None = None
+        self.new_speech = False  # speech since the last ASR request
+
+    def abandon_all(self) -> None:
+        """Newer audio or a newer decode made every decode in flight obsolete."""
+        for pending in (self.partial, self.prefetch, self.pause):
+            if pending is not None:
+                self._work.abandon(pending.seq)
+        self.partial = self.prefetch = self.pause = None
+
+    def _ask(self, params: ListenParams, *, final: bool, live: bool = False, urgent: bool = True) -> int:
+        request = self._tr.request(self._act, params, final=final, live=live)
+        return self._work.issue(request, multilingual=params.multilingual, urgent=urgent)
+
+    def _due(self, slack_s: float) -> int:
+        return self._act.clock + int(slack_s * SAMPLE_RATE)
+
+    # ------------------------------------------------------------------ live partials
+
+    def partial_due(self) -> bool:
+        """While the user speaks, partials refresh every ``partial_every_s`` of audio."""
+        return self._act.clock - self._tr.hyp_end >= int(self._policy.partial_every_s * SAMPLE_RATE)
+
+    def ask_partial(self, params: ListenParams) -> None:
+        self.new_speech = False
+        covers = self._act.clock
+        stale = covers - self._tr.hyp_end >= int(self._policy.partial_stale_s * SAMPLE_RATE)
+        seq = self._ask(params, final=False, live=True, urgent=stale)
+        slack = self._policy.multi_partial_slack_s if params.multilingual else self._policy.partial_slack_s
+        self.partial = InFlight(seq, covers, self._due(slack))
+
+    def settle_partial(self, *, now: bool = False) -> Step[None]:
+        """Apply the live partial once the clock reaches its due time (or ``now``: a pause starts,
+        and the decisions need the latest words)."""
+        p = self.partial
+        if p is None or (self._act.clock < p.due and not now):
+            return
+        res = yield from self._work.result(p.seq)
+        self.partial = None
+        if isinstance(res, AsrResult):  # None: dropped under load; the next refresh comes as usual
+            self._tr.update(self._tr.took(res, covers=p.covers, final=False))
+
+    # ------------------------------------------------------------------ the pause's decode
+
+    def ask_pause(self, params: ListenParams) -> None:
+        """The pause starts after new speech: bring the transcript up to date with a final-quality
+        decode, applied ``pause_slack_s`` into the pause (no end is decided before then)."""
+        self.new_speech = False
+        covers = self._act.clock
+        self.pause = InFlight(self._ask(params, final=True), covers, self._due(self._policy.pause_slack_s))
+
+    def settle_pause(self) -> Step[None]:
+        """Apply the pause's decode once the clock reaches its due time (waiting only then)."""
+        p = self.pause
+        if p is None or self._act.clock < p.due:
+            return
+        res = yield from self._work.result(p.seq)
+        self.pause = None
+        self._tr.update(self._tr.took(res if isinstance(res, AsrResult) else None, covers=p.covers, final=True))
+
+    def drop_resumed_pause(self) -> None:
+        """The speaker went on before the pause's words were due: newer audio makes them obsolete
+        (the next decode covers this speech too), when ``drop_resumed_pause`` is on."""
+        if self.pause is not None and self._act.clock < self.pause.due and self._policy.drop_resumed_pause:
+            self._work.abandon(self.pause.seq)
+            self.pause = None
+
+    def prefetch_final(self, params: ListenParams) -> None:
+        """The pause starts after a live partial already covered the speech: the decisions read
+        that partial, while the final-quality decode an end would report is computed ahead."""
+        covers = self._act.clock
+        self.prefetch = InFlight(self._ask(params, final=True), covers, self._due(self._policy.pause_slack_s))
+
+    def prefetch_pending(self) -> bool:
+        """The prefetched final decode is not due yet (an end now would wait for its compute)."""
+        return self.prefetch is not None and self._act.clock < self.prefetch.due
+
+    # ------------------------------------------------------------------ decodes waited for
+
+    def decode(self, params: ListenParams, *, final: bool) -> Step[tuple[Word, ...]]:
+        """A decode of the turn's window, waited for. It makes any decode in flight obsolete."""
+        self.abandon_all()
+        self.new_speech = False
+        covers = self._act.clock
+        res = yield from self._work.result(self._ask(params, final=final))
+        return self._tr.took(res if isinstance(res, AsrResult) else None, covers=covers, final=final)
+
+    def final_words(self, params: ListenParams) -> Step[tuple[Word, ...]]:
+        """The turn's final words, from the whole window: the latest decode when it is
+        final-quality and covers every sample of speech (the usual case: the pause's decode),
+        else the pause's or prefetched decode, else a fresh final decode."""
+        tr = self._tr.transcript
+        assert tr is not None
+        before = tr.words
+        pre, self.prefetch = self.prefetch, None
+        if self.pause is not None:  # the pause's own decode is newer than any prefetch
+            if pre is not None:
+                self._work.abandon(pre.seq)
+            pre, self.pause = self.pause, None
+        if self._tr.covered(int(self._act.last_speech * SAMPLE_RATE)) and not self.new_speech:
+            hyp = self._tr.hyp
+            if pre is not None:
+                self._work.abandon(pre.seq)
+        elif pre is not None and not self.new_speech:
+            res = yield from self._work.result(pre.seq)
+            hyp = self._tr.took(res if isinstance(res, AsrResult) else None, covers=pre.covers, final=True)
+        else:
+            if pre is not None:
+                self._work.abandon(pre.seq)
+            hyp = yield from self.decode(params, final=True)
+        final = tr.finalize(hyp)
+        return final if final else before

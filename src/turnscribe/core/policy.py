@@ -1,0 +1,36 @@
+"""The tunables of one stream's turn decisions, composed from its parts' own policies (each default
+is written once, where it is used)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from turnscribe.core.activity import ActivityPolicy
+from turnscribe.core.eot import EotModel
+from turnscribe.core.transcriber import WindowPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class TurnPolicy:
+    """Seconds unless named otherwise."""
+
+    activity: ActivityPolicy = field(default_factory=ActivityPolicy)  # speech, tails, pauses, history
+    window: WindowPolicy = field(default_factory=WindowPolicy)        # ASR windows of long turns
+    preroll_s: float = 0.3         # audio kept before the detected speech onset for ASR
+    min_speech_s: float = 0.064    # speech needed before an ASR attempt to start a turn
+    start_holdback_s: float = 0.2  # while speech goes on, StartOfTurn leaves out words ending closer to the edge
+    pause_min_s: float = 0.096     # silence that makes a pause: transcript refreshed, ends considered
+    partial_every_s: float = 0.48  # transcript refresh period while the user is speaking
+    partial_slack_s: float = 0.24  # a live partial is applied this long after it was asked for ...
+    multi_partial_slack_s: float = 0.4  # ... on flux-general-multi, whose partials Whisper base decodes
+    # a live partial asked for when the transcript's latest decode is this old is not best-effort:
+    # under load most partials are shed, and the words must not go stale for seconds
+    partial_stale_s: float = 1.5
+    acoustic_at_s: tuple[float, ...] = (0.096,)  # pause lengths at which Smart Turn is asked
+    pause_slack_s: float = 0.24    # the pause's final-quality decode is applied this long into the pause
+    # (Whisper base takes ~0.2 s for it on one core: less slack stalls the stream at every pause)
+    # ... and dropped if the speaker goes on before then: off, since the decode has nearly always run
+    # by then (bench load, 8 streams: 2 of ~300 dropped) and its words still shape later cues
+    drop_resumed_pause: bool = False
+    model: EotModel = field(default_factory=EotModel)
+    trace: bool = False            # record (time, cues) at every end decision (eval eot)
