@@ -213,7 +213,7 @@ def test_long_turn_keeps_memory_and_asr_window_bounded():
     assert longest <= s.policy.window.max_window_s + 0.5
     assert s.session.activity.ring.nbytes <= s.policy.activity.history_s * 16000 * 4
     s.receive_text(FORCE)
-    end = [e for e in turninfos(s.events_to_send()) if e.event is TurnEvent.END_OF_TURN][0]
+    end = next(e for e in turninfos(s.events_to_send()) if e.event is TurnEvent.END_OF_TURN)
     assert len(end.words) >= 300, "frozen words of a long turn are kept in the transcript"
     assert all(a.start <= b.start for a, b in zip(end.words, end.words[1:]))
 
@@ -223,7 +223,7 @@ def test_protocol_core_imports_no_io():
             "for name in ('asyncio', 'socket', 'websockets', 'ctranslate2', 'onnxruntime'):\n"
             "    sys.modules[name] = None\n"
             "import turnscribe.core.session, turnscribe.engines.fake\n")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
 
 
@@ -365,7 +365,7 @@ def test_shorten_pauses_keeps_the_release_and_the_onset_of_each_long_pause():
     x = np.arange(100, dtype=np.float32)
     # pauses at 20..60 (long) and 70..75 (shorter than keep); keep 9 samples = 6 head + 3 tail
     y = shorten_pauses(x, [(20, 60), (70, 75)], 9)
-    assert y.tolist() == [*range(0, 26), *range(57, 100)]
+    assert y.tolist() == [*range(26), *range(57, 100)]
     assert shorten_pauses(x, [(-50, -10)], 9).tolist() == x.tolist(), "a pause before the audio is ignored"
 
 

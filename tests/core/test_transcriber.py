@@ -72,7 +72,7 @@ def test_words_run_together_still_slide_at_a_sentence_end_and_far_enough():
     and leaves a window short enough that the next decode does not slide again."""
     tr = Transcriber(WindowPolicy(max_window_s=12.0, keep_after_slide_s=6.0))
     tr.begin(0.0)
-    said = "Please press one to mute or unmute yourself. Four or six to decrease the volume. Seven".split()
+    said = ["Please", "press", "one", "to", "mute", "or", "unmute", "yourself.", "Four", "or", "six", "to", "decrease", "the", "volume.", "Seven"]
     final = tuple(Word(t, 0.3 + 0.55 * i, 0.3 + 0.55 * (i + 1), 0.9) for i, t in enumerate(said))  # no gaps
     tr.took(AsrResult(words=final), covers=int(9.0 * RATE), final=True)
     assert tr.transcript is not None

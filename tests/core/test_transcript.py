@@ -1,5 +1,7 @@
 """Stable partials: committed words never change, repeat or vanish."""
 
+import itertools
+
 from turnscribe.core.transcript import TurnTranscript
 from turnscribe.types.engine import Word
 
@@ -42,7 +44,7 @@ def test_words_never_go_back_in_time():
     tr.update(hyp("one two three"))
     tr.update(hyp("one two three four", t0=-0.2))  # the newest decode times its words earlier
     ws = tr.words
-    assert all(a.end <= b.start for a, b in zip(ws, ws[1:]))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(ws))
 
 
 def test_a_reformatted_number_that_adds_speech_replaces_the_committed_groups():

@@ -3,12 +3,30 @@ until a frame is whole."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from turnscribe.audio import make_decoder
 from turnscribe.types.engine import Audio
 
 FRAME = 1280  # 80 ms at 16 kHz: the decision step's unit
+
+
+# What the framer's output becomes in the session's inbox, in order with the control messages:
+@dataclass(frozen=True, slots=True)
+class Frames:
+    count: int    # whole frames, pushed into the audio history
+
+
+@dataclass(frozen=True, slots=True)
+class Tail:
+    samples: int  # the last, partial frame at the end of the stream
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfInput:
+    pass
 
 
 class Framer:

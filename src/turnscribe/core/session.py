@@ -27,11 +27,10 @@ Invariants (flux-protocol.md §5–§7; the turn invariants are in ``turn.py``):
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 
 from turnscribe.core.activity import SpeechActivity
 from turnscribe.core.eot import Cues
-from turnscribe.core.framing import FRAME, Framer
+from turnscribe.core.framing import FRAME, EndOfInput, Framer, Frames, Tail
 from turnscribe.core.ledger import WorkLedger
 from turnscribe.core.policy import TurnPolicy
 from turnscribe.core.turn import Turns
@@ -55,22 +54,7 @@ from turnscribe.wire.params import ListenParams
 __all__ = ["FRAME", "Session", "TurnPolicy"]
 
 
-@dataclass(frozen=True, slots=True)
-class _Frames:
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Tail:
-    samples: int  # the last, partial frame at the end of the stream
-
-
-@dataclass(frozen=True, slots=True)
-class _Eof:
-    pass
-
-
-_Input = _Frames | _Tail | _Eof | m.ClientMessage
+_Input = Frames | Tail | EndOfInput | m.ClientMessage
 
 
 class Session:
@@ -220,9 +204,9 @@ class Session:
         self._queue(frames)
         if len(tail):
             self.activity.push(tail)
-            self._inbox.append(_Tail(len(tail)))
+            self._inbox.append(Tail(len(tail)))
             self._ask_vad()
-        self._inbox.append(_Eof())
+        self._inbox.append(EndOfInput())
         self._advance()
 
     def fail(self, exc: StreamError) -> None:
@@ -241,7 +225,7 @@ class Session:
         for frame in frames:
             self.activity.push(frame)
         if frames:
-            self._inbox.append(_Frames(len(frames)))
+            self._inbox.append(Frames(len(frames)))
             self._ask_vad()
 
     def _ask_vad(self) -> None:
@@ -265,7 +249,7 @@ class Session:
                 self._waiting = next(self._step)
             except StopIteration:
                 self._closed = True
-            except Exception as exc:  # a bug in a decision: this stream ends with an Error, never silently
+            except Exception as exc:  # noqa: BLE001 — any bug in a decision ends this stream with an Error, never silently
                 self.failure = exc
                 self._fail(InternalError("Internal server error; the stream was closed."))
 
@@ -277,15 +261,15 @@ class Session:
             while not self._inbox:
                 yield NEED_INPUT
             item = self._inbox.popleft()
-            if isinstance(item, _Frames):
+            if isinstance(item, Frames):
                 for _ in range(item.count):
                     self.activity.advance(FRAME)
                     yield from self._vad_step()
                     yield from turns.frame()
-            elif isinstance(item, _Tail):
+            elif isinstance(item, Tail):
                 self.activity.advance(item.samples)
                 yield from self._vad_step()
-            elif isinstance(item, _Eof):
+            elif isinstance(item, EndOfInput):
                 yield from turns.tick(final=True)
                 return
             elif isinstance(item, m.ForceEndTurn):

@@ -1,0 +1,72 @@
+"""Speech activity: the audio history, the two clocks, VAD applied at the decision clock, the
+unvoiced tail, pauses kept as gaps, the speaker's resumed pauses."""
+
+import numpy as np
+import pytest
+from parts import CHUNK, Parts
+
+from turnscribe.core.activity import ActivityPolicy, AudioRing, SpeechActivity, levels_db
+
+
+def test_the_ring_keeps_the_last_samples_by_stream_index():
+    ring = AudioRing(10)
+    ring.append(np.arange(7, dtype=np.float32))
+    ring.append(np.arange(7, 14, dtype=np.float32))
+    assert ring.end == 14
+    assert ring.slice(4, 14).tolist() == list(range(4, 14))
+    assert ring.slice(0, 6).tolist() == [4.0, 5.0], "older samples are gone"
+    ring.append(np.arange(100, 125, dtype=np.float32))  # longer than the ring
+    assert ring.end == 39 and ring.slice(29, 39).tolist() == list(range(115, 125))
+
+
+def test_levels_db_per_chunk():
+    x = np.concatenate([np.zeros(4), np.ones(4)]).astype(np.float32)
+    lv = levels_db(x, 4)
+    assert lv[0] < -100 and lv[1] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_dc_offset_is_removed_before_the_engines_hear_it():
+    act = SpeechActivity(ActivityPolicy(), CHUNK)
+    for _ in range(200):
+        act.push(np.full(1280, 0.3, dtype=np.float32))
+    act.advance(1280 * 200)
+    assert abs(float(act.audio(act.clock - 1280).mean())) < 0.01
+
+
+def test_vad_is_applied_only_up_to_the_decision_clock():
+    p = Parts()
+    act = p.activity
+    act.push(np.zeros(CHUNK * 4, dtype=np.float32))
+    act.vad_answered(np.array([0.9, 0.9, 0.9, 0.9], dtype=np.float32))
+    assert act.received_s == pytest.approx(CHUNK * 4 / 16000) and act.backlog_s == act.received_s
+    act.advance(CHUNK * 2)
+    assert act.vad_ready() and act.apply_vad(turn_active=False)
+    assert act.last_speech == pytest.approx(2 * CHUNK / 16000), "chunks past the clock wait"
+    assert act.speech_onset == 0.0
+    act.forget_onset()
+    assert act.speech_onset is None
+
+
+def test_a_pause_the_speaker_resumed_after_is_remembered():
+    p = Parts()
+    p.audio(0.512, speech=True)
+    p.audio(0.512, speech=False)
+    p.audio(0.256, speech=True)
+    act = p.activity
+    assert act.resumed_after == (pytest.approx(0.512), pytest.approx(1.024))
+    assert list(act.resumed_pauses) == [pytest.approx(0.512)]
+    assert act.gaps and act.gaps[-1] == (round(0.512 * 16000), round(1.024 * 16000))
+    assert act.silence() == 0.0
+
+
+def test_an_unvoiced_tail_just_after_speech_still_counts_as_speech():
+    p = Parts()
+    p.audio(0.256, speech=False)  # the noise floor
+    p.audio(0.512, speech=True)
+    act = p.activity
+    noise = (np.random.default_rng(0).standard_normal(CHUNK * 2) * 0.05).astype(np.float32)
+    act.push(noise)
+    act.vad_answered(np.array([0.1, 0.1], dtype=np.float32))  # the VAD missed a soft "s"
+    act.advance(CHUNK * 2)
+    act.apply_vad(turn_active=True)
+    assert act.last_speech == pytest.approx(0.768 + 2 * CHUNK / 16000)

@@ -1,0 +1,137 @@
+"""DecodeSlots: decodes in flight are applied at their due time, waited for only then, abandoned
+when newer audio or a newer decode makes them obsolete; the final words reuse a covering decode."""
+
+import pytest
+from parts import Parts, words
+from steps import Waiting, finish
+
+from turnscribe.core.decodes import DecodeSlots
+from turnscribe.core.policy import TurnPolicy
+from turnscribe.core.waits import NeedResult
+from turnscribe.types.engine import AsrRequest, AsrResult
+
+HELLO = words(("Hello", 0.3, 0.6), ("there.", 0.6, 0.9))
+
+
+def started(policy: TurnPolicy | None = None) -> tuple[Parts, DecodeSlots]:
+    p = Parts(policy)
+    p.audio(0.256, speech=False)
+    p.audio(0.768, speech=True)
+    p.transcriber.begin(0.0)
+    return p, DecodeSlots(p.work, p.transcriber, p.activity, p.policy)
+
+
+def test_a_partial_is_applied_at_its_due_time_not_before():
+    p, d = started()
+    d.new_speech = True
+    d.ask_partial(p.params)
+    (req,) = p.work.take_requests()
+    assert isinstance(req.payload, AsrRequest) and not req.payload.final and req.payload.short_window
+    assert not d.new_speech and not req.urgent, "a fresh transcript's partial is best-effort"
+    finish(d.settle_partial())  # not due yet: returns without waiting
+    assert d.partial is not None
+    p.audio(0.256, speech=True)  # the clock passes the 240 ms slack
+    with pytest.raises(Waiting) as w:
+        finish(d.settle_partial())
+    assert w.value.wait == NeedResult(req.seq)
+    p.answer(req, AsrResult(words=HELLO))
+    finish(d.settle_partial())
+    assert d.partial is None and p.transcriber.transcript.words == HELLO
+
+
+def test_a_stale_transcript_makes_the_partial_urgent():
+    p, d = started(TurnPolicy(partial_stale_s=0.5))
+    d.ask_partial(p.params)
+    assert p.work.take_requests()[0].urgent
+
+
+def test_a_dropped_partial_leaves_the_words_as_they_were():
+    p, d = started()
+    d.ask_partial(p.params)
+    (req,) = p.work.take_requests()
+    assert p.work.file(req.answer(None))
+    finish(d.settle_partial(now=True))
+    assert d.partial is None and p.transcriber.transcript.words == ()
+
+
+def test_the_pause_decode_is_final_quality_and_waited_for_only_when_due():
+    p, d = started()
+    d.new_speech = True
+    d.ask_pause(p.params)
+    (req,) = p.work.take_requests()
+    assert req.payload.final and req.urgent and not d.new_speech
+    finish(d.settle_pause())
+    assert d.pause is not None, "not due: no wait"
+    p.audio(0.256, speech=False)
+    p.answer(req, AsrResult(words=HELLO))
+    finish(d.settle_pause())
+    assert d.pause is None and p.transcriber.covered(int(p.activity.last_speech * 16000))
+
+
+def test_a_decode_waited_for_abandons_every_decode_in_flight():
+    p, d = started()
+    d.ask_partial(p.params)
+    d.prefetch_final(p.params)
+    d.ask_pause(p.params)
+    older = [r.seq for r in p.work.take_requests()]
+    step = d.decode(p.params, final=True)
+    with pytest.raises(Waiting):
+        finish(step)
+    assert sorted(p.work.take_abandoned()) == older
+    assert d.partial is d.pause is d.prefetch is None
+
+
+def test_final_words_reuse_a_covering_final_decode_without_a_new_request():
+    p, d = started()
+    d.ask_pause(p.params)
+    (req,) = p.work.take_requests()
+    p.audio(0.256, speech=False)
+    p.answer(req, AsrResult(words=HELLO))
+    finish(d.settle_pause())
+    assert finish(d.final_words(p.params)) == HELLO
+    assert p.work.take_requests() == []
+
+
+def test_final_words_take_the_prefetched_decode_when_no_speech_came_since():
+    p, d = started()
+    d.prefetch_final(p.params)
+    (req,) = p.work.take_requests()
+    p.answer(req, AsrResult(words=HELLO))
+    assert finish(d.final_words(p.params)) == HELLO
+    assert p.work.take_requests() == [] and d.prefetch is None
+
+
+def test_final_words_decode_afresh_after_new_speech():
+    p, d = started()
+    d.prefetch_final(p.params)
+    (pre,) = p.work.take_requests()
+    d.new_speech = True
+    step = d.final_words(p.params)
+    with pytest.raises(Waiting) as w:
+        finish(step)
+    (fresh,) = p.work.take_requests()
+    assert p.work.take_abandoned() == [pre.seq] and w.value.wait == NeedResult(fresh.seq)
+
+
+def test_a_resumed_pause_decode_is_dropped_only_when_the_policy_says_so():
+    p, d = started(TurnPolicy(drop_resumed_pause=True))
+    d.ask_pause(p.params)
+    (req,) = p.work.take_requests()
+    d.drop_resumed_pause()
+    assert d.pause is None and p.work.take_abandoned() == [req.seq]
+    p, d = started()
+    d.ask_pause(p.params)
+    d.drop_resumed_pause()
+    assert d.pause is not None
+
+
+def test_partials_are_due_every_period_of_new_audio():
+    p, d = started()
+    assert d.partial_due(), "no decode yet: 1 s of audio is past the 480 ms period"
+    d.ask_partial(p.params)
+    (req,) = p.work.take_requests()
+    p.answer(req, AsrResult(words=HELLO))
+    finish(d.settle_partial(now=True))
+    assert not d.partial_due()
+    p.audio(0.512, speech=True)
+    assert d.partial_due()
