@@ -164,7 +164,9 @@ def test_refusals_and_unreachable_servers_are_results_not_exceptions() -> None:
     refused, unreachable = asyncio.run(go())
     assert refused.refusal is not None and refused.refusal.status == 503
     assert refused.refusal.reason == "Too many concurrent streams" and refused.close_code is None
+    assert refused.open_failure == "the server refused the stream: HTTP 503 Too many concurrent streams"
     assert isinstance(unreachable.connect_error, OSError) and unreachable.refusal is None
+    assert unreachable.open_failure is not None and unreachable.open_failure.startswith("cannot connect to ws://")
 
 
 def test_an_error_raised_by_the_frames_comes_out_of_the_stream() -> None:

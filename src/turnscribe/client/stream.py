@@ -27,6 +27,7 @@ class Refusal:
 
 @dataclass
 class StreamResult:
+    endpoint: str = ""                       # the URL without its query (which may hold keyterms)
     arrivals: list[Arrival] = field(default_factory=list)
     sent: SendLog = field(default_factory=SendLog)
     close_code: int | None = None
@@ -39,6 +40,15 @@ class StreamResult:
     def normal_close(self) -> bool:
         return is_normal_close(self.close_code)
 
+    @property
+    def open_failure(self) -> str | None:
+        """Why the stream never opened, for a person to read; None when it opened."""
+        if self.refusal is not None:
+            return f"the server refused the stream: HTTP {self.refusal.status} {self.refusal.reason}".rstrip()
+        if self.connect_error is not None:
+            return f"cannot connect to {self.endpoint}: {self.connect_error}"
+        return None
+
 
 async def stream(url: str, frames: Iterable[bytes], *, bytes_per_second: float, realtime: bool = True,
                  headers: Mapping[str, str] | None = None, open_timeout_s: float = 60.0,
@@ -50,7 +60,7 @@ async def stream(url: str, frames: Iterable[bytes], *, bytes_per_second: float, 
     once everything is sent (None: no bound); past it the client closes itself. Exceptions raised
     by ``frames`` (a file that fails to decode half-way) come out of this call.
     """
-    result = StreamResult()
+    result = StreamResult(url.split("?")[0])
     try:
         # audio does not compress and client pings add nothing to a stream that sends all the time
         ws = await connect(url, additional_headers=dict(headers) if headers else None, open_timeout=open_timeout_s,

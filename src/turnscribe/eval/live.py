@@ -40,11 +40,8 @@ async def stream_file(url: str, path: Path, query: dict[str, str], *, headers: d
     frame = int(pcm.sample_rate * FRAME_S) * 2
     got = await stream(full, frames_of(pcm.data, frame), bytes_per_second=2.0 * pcm.sample_rate, headers=headers,
                        close_timeout_s=close_timeout_s)
-    if got.refusal is not None:
-        res.error = f"HTTP {got.refusal.status} {got.refusal.reason}"
-        return res
-    if got.connect_error is not None:
-        res.error = f"cannot connect: {got.connect_error}"
+    if got.open_failure is not None:
+        res.error = got.open_failure
         return res
     t0 = got.sent.started_at or 0.0
     res.messages = [(a.at - t0, doc) for a in got.arrivals if (doc := a.document()) is not None]

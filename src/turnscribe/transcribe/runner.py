@@ -84,12 +84,8 @@ async def run_remote(url: str, source: AudioSource, *, on_message: OnMessage, ap
     res = await stream(url, source.frames, bytes_per_second=source.bytes_per_second, realtime=realtime,
                        headers=headers, open_timeout_s=30, close_timeout_s=None, on_message=received,
                        on_sent=on_progress)
-    if res.refusal is not None:
-        reason = res.refusal.reason
-        outcome.error = f"the server refused the stream: HTTP {res.refusal.status} {reason}".rstrip()
-        return outcome
-    if res.connect_error is not None:
-        outcome.error = f"cannot connect to {url.split('?')[0]}: {res.connect_error}"
+    if res.open_failure is not None:
+        outcome.error = res.open_failure
         return outcome
     outcome.close_code = res.close_code
     if outcome.error is None and not res.normal_close:
