@@ -23,8 +23,8 @@ log = logging.getLogger("turnscribe")
 
 async def _serve(settings: Settings) -> None:
     from turnscribe.server.app import drain, start_server, start_work
-    from turnscribe.server.state import AppState
     from turnscribe.server.memory import jemalloc_loaded, limit_malloc_arenas
+    from turnscribe.server.state import AppState
 
     capped = limit_malloc_arenas()  # before any worker thread allocates
     log.info("memory allocator: %s", "jemalloc" if jemalloc_loaded() else

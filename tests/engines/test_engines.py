@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ref_log_mel
 
 from turnscribe.engines.mel import log_mel
 from turnscribe.types.engine import (
@@ -51,41 +52,6 @@ def test_wer_helper() -> None:
 # ------------------------------------------------------------------ mel
 
 
-def _ref_filterbank(n_mels: int) -> np.ndarray:
-    """Slaney filterbank written the long way (per filter, per bin)."""
-
-    def hz2mel(f: float) -> float:
-        return f / (200 / 3) if f < 1000 else 15 + np.log(f / 1000) / (np.log(6.4) / 27)
-
-    def mel2hz(m: float) -> float:
-        return m * (200 / 3) if m < 15 else 1000 * np.exp((np.log(6.4) / 27) * (m - 15))
-
-    edges = [mel2hz(m) for m in np.linspace(hz2mel(0.0), hz2mel(8000.0), n_mels + 2)]
-    freqs = [k * 8000 / 200 for k in range(201)]
-    fb = np.zeros((n_mels, 201))
-    for i in range(n_mels):
-        lo, mid, hi = edges[i], edges[i + 1], edges[i + 2]
-        for k, f in enumerate(freqs):
-            fb[i, k] = max(0.0, min((f - lo) / (mid - lo), (hi - f) / (hi - mid)))
-        fb[i] *= 2.0 / (hi - lo)
-    return fb
-
-
-def _ref_log_mel(audio: np.ndarray, n_frames: int, n_mels: int = 80) -> np.ndarray:
-    x = np.zeros(n_frames * 160)
-    n = min(len(audio), len(x))
-    x[:n] = audio[:n]
-    x = np.pad(x, 200, mode="reflect")
-    win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(400) / 400)  # periodic Hann
-    spec = np.empty((201, n_frames + 1))
-    for t in range(n_frames + 1):
-        spec[:, t] = np.abs(np.fft.rfft(x[t * 160 : t * 160 + 400] * win)) ** 2
-    mel = _ref_filterbank(n_mels) @ spec[:, :-1]
-    lg = np.log10(np.maximum(mel, 1e-10))
-    lg = np.maximum(lg, lg.max() - 8.0)
-    return (lg + 4.0) / 4.0
-
-
 def test_mel_matches_reference() -> None:
     rng = np.random.default_rng(0)
     t = np.arange(int(2.3 * SR)) / SR
@@ -93,7 +59,7 @@ def test_mel_matches_reference() -> None:
     for n_frames in (300, 230, 150):  # padded, exact, truncated
         got = log_mel(audio, n_frames)
         assert got.shape == (80, n_frames) and got.dtype == np.float32
-        np.testing.assert_allclose(got, _ref_log_mel(audio, n_frames), atol=1e-5)
+        np.testing.assert_allclose(got, ref_log_mel(audio, n_frames), atol=1e-5)
 
 
 def test_mel_shapes_and_range() -> None:
@@ -202,7 +168,7 @@ def test_whisper_hello(asr, shared: Path) -> None:
 
     (res3,) = asr.transcribe([AsrRequest(audio, offset=12.5)])
     assert [w.text for w in res3.words] == [w.text for w in words]
-    for w, v in zip(words, res3.words):
+    for w, v in zip(words, res3.words, strict=True):
         assert w.start + 12.5 == pytest.approx(v.start, abs=1e-6)
         assert w.end + 12.5 == pytest.approx(v.end, abs=1e-6)
 
@@ -230,7 +196,7 @@ def test_whisper_batch_equals_singles(asr, shared: Path) -> None:
     singles = [asr.transcribe([r])[0] for r in reqs]
     batch = asr.transcribe(reqs)
     assert len(batch) == 3
-    for s, b in zip(singles, batch):
+    for s, b in zip(singles, batch, strict=True):
         assert s.text and s.text == b.text
         assert [w.start for w in s.words] == pytest.approx([w.start for w in b.words], abs=0.05)
     assert asr.transcribe([]) == []
@@ -263,7 +229,7 @@ def test_whisper_prompts_and_long_audio(asr, shared: Path) -> None:
     assert text.count("status") == 2 and "cancel" in text, res.text
     starts = [w.start for w in res.words]
     assert starts == sorted(starts)
-    assert 3.0 <= starts[0] and res.words[-1].end <= 3.0 + long.size / SR + 1e-6
+    assert starts[0] >= 3.0 and res.words[-1].end <= 3.0 + long.size / SR + 1e-6
     last_hello = 3.0 + (long.size - hello.size) / SR
     assert abs(res.words[-12].start - last_hello) <= 0.6  # "Hello," of the last copy
 
@@ -343,7 +309,7 @@ def test_silero_states_are_independent(vad, shared: Path) -> None:
         if i < b.size:
             batch.append(VadRequest(sb, b[i : i + step]))
             who.append(got_b)
-        for sink, out in zip(who, vad.process(batch)):
+        for sink, out in zip(who, vad.process(batch), strict=True):
             sink.append(out)
     np.testing.assert_array_equal(np.concatenate(got_a), ref_a)
     np.testing.assert_array_equal(np.concatenate(got_b), ref_b)
@@ -413,7 +379,7 @@ def test_registry_unknown_model() -> None:
     from turnscribe.engines.registry import ASR_MODELS, load_engines
 
     assert "tiny.en" in ASR_MODELS
-    with pytest.raises(ValueError, match="tiny.en"):
+    with pytest.raises(ValueError, match=r"tiny\.en"):
         load_engines(asr_model="no-such-model")
 
 

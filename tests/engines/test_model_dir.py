@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_engines import _ref_log_mel
+from helpers import ref_log_mel
 
 from turnscribe.engines.device import DeviceError, Placement, resolve_device
 from turnscribe.engines.mel import log_mel
@@ -150,13 +150,13 @@ def test_check_rejects_a_broken_directory(tiny_copy: Path, tmp_path: Path, what:
 
 
 def test_check_rejects_a_missing_path_and_a_file(tmp_path: Path) -> None:
-    with pytest.raises(ModelDirError, match="no such directory.*ct2-transformers-converter"):
+    with pytest.raises(ModelDirError, match=r"no such directory.*ct2-transformers-converter"):
         check_whisper_dir(tmp_path / "absent")
     (tmp_path / "model.bin").write_bytes(b"")
     with pytest.raises(ModelDirError, match="not a directory"):
         check_whisper_dir(tmp_path / "model.bin")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelDirError, match="missing model.bin, config.json, tokenizer.json"):
+    with pytest.raises(ModelDirError, match=r"missing model\.bin, config\.json, tokenizer\.json"):
         check_whisper_dir(tmp_path / "empty")
 
 
@@ -225,7 +225,7 @@ def test_128_mel_features_match_the_reference() -> None:
     audio = (0.2 * np.sin(2 * np.pi * 3000 * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
     got = log_mel(audio, 200, n_mels=128)
     assert got.shape == (128, 200) and got.dtype == np.float32
-    np.testing.assert_allclose(got, _ref_log_mel(audio, 200, n_mels=128), atol=1e-5)
+    np.testing.assert_allclose(got, ref_log_mel(audio, 200, n_mels=128), atol=1e-5)
 
 
 # ------------------------------------------------------------------ a copied model, loaded for real

@@ -45,7 +45,7 @@ def _parts_size() -> int:
 
 def test_known_models_and_unknown_model() -> None:
     assert {"tiny.en", "base"} <= set(ASR_MODELS)
-    with pytest.raises(ValueError, match="tiny.en"):
+    with pytest.raises(ValueError, match=r"tiny\.en"):
         load_engines(asr_model="no-such-model")
     with pytest.raises(ValueError, match="base"):
         load_engines(multilingual_model="no-such-model")
@@ -119,14 +119,14 @@ def test_concurrent_assembly(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def base_asr(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def base_asr(tmp_path_factory: pytest.TempPathFactory):
     from turnscribe.engines.whisper_asr import WhisperAsr
 
     return WhisperAsr(whisper_base_dir(root=tmp_path_factory.mktemp("cache")))
 
 
 @pytest.mark.model
-def test_base_spanish_forced_and_detected(base_asr, shared: Path) -> None:  # type: ignore[no-untyped-def]
+def test_base_spanish_forced_and_detected(base_asr, shared: Path) -> None:
     audio = _load(shared / "data" / ES_CLIP)
     forced, detected = base_asr.transcribe(
         [AsrRequest(audio, final=True, language="es"), AsrRequest(audio, final=True, language=None)]
@@ -151,7 +151,7 @@ def test_load_engines_fills_asr_multi(monkeypatch: pytest.MonkeyPatch, tmp_path:
 
 
 @pytest.mark.model
-def test_language_detection_is_restricted_to_the_candidates(base_asr, shared: Path) -> None:  # type: ignore[no-untyped-def]
+def test_language_detection_is_restricted_to_the_candidates(base_asr, shared: Path) -> None:
     """Unhinted, base hears this Spanish prompt as Latin; among Flux's languages it is Spanish."""
     from turnscribe.wire.params import LANGUAGES
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from helpers import manifest, recall, silence_pcm, wav_pcm
 from servertools import stream
-from test_real_speech import manifest, pcm, recall, silence
 
 pytestmark = pytest.mark.model
 
@@ -21,7 +21,8 @@ def test_eight_concurrent_real_streams_each_get_their_own_transcript(real_server
     url = real_server.url + "/v2/listen?model=flux-general-en&encoding=linear16&sample_rate=16000"
 
     async def main():
-        jobs = [stream(url, silence(0.5) + pcm(shared / "data" / c) + silence(2.0), chunk=640 * 4) for c in CLIPS]
+        jobs = [stream(url, silence_pcm(0.5) + wav_pcm(shared / "data" / c) + silence_pcm(2.0), chunk=640 * 4)
+                for c in CLIPS]
         return await asyncio.gather(*jobs)
 
     results = asyncio.run(main())

@@ -7,44 +7,19 @@ real recordings from ../shared/data to an in-process server running the bundled 
 from __future__ import annotations
 
 import asyncio
-import csv
 import re
 import threading
 import time
-import wave
 
-import jiwer
 import numpy as np
 import pytest
+from helpers import manifest, recall, silence_pcm, wav_pcm
 from servertools import stream
 
 pytestmark = pytest.mark.model
 
 SENTENCES = ["wer/clean/ast_tt-weasels.wav", "wer/clean/ast_vm-msgforwarded.wav",
              "wer/clean/ast_dir-nomore.wav", "wer/clean/ast_conf-onlyperson.wav"]
-
-
-def manifest(shared):
-    with open(shared / "data" / "manifest.tsv", newline="", encoding="utf-8") as f:
-        return {row["path"]: row for row in csv.DictReader(f, delimiter="\t")}
-
-
-def pcm(path) -> bytes:
-    with wave.open(str(path)) as w:
-        assert w.getframerate() == 16000 and w.getsampwidth() == 2
-        return w.readframes(w.getnframes())
-
-
-def silence(seconds: float) -> bytes:
-    return b"\x00\x00" * int(seconds * 16000)
-
-
-def recall(ref: str, hyp: str) -> float:
-    """Share of the reference words found, after Whisper's English normaliser on both sides."""
-    from turnscribe.eval.wer import normalise
-
-    out = jiwer.process_words(normalise(ref), normalise(hyp) or "<empty>")
-    return out.hits / (out.hits + out.substitutions + out.deletions)
 
 
 def sdk_client(url: str):
@@ -58,9 +33,9 @@ def sdk_client(url: str):
 
 def test_sdk_streams_20s_of_real_speech_at_real_time(real_server, shared):
     rows = manifest(shared)
-    audio = silence(0.5)
+    audio = silence_pcm(0.5)
     for path in SENTENCES:
-        audio += pcm(shared / "data" / path) + silence(2.0)
+        audio += wav_pcm(shared / "data" / path) + silence_pcm(2.0)
     assert 18 <= len(audio) / 32000 <= 26
     chunk = 2560  # 80 ms, Deepgram's recommended frame
 
@@ -126,7 +101,7 @@ def test_telephony_formats_give_the_words(real_server, shared, path, query):
 def test_silence_and_noise_give_no_words(real_server, shared):
     noise = (np.random.default_rng(0).normal(0, 0.01, 16000 * 4) * 32767).astype("<i2").tobytes()
     music = (shared / "data" / "turns" / "noise_only_music_053.wav").read_bytes()
-    for query, data in (("model=flux-general-en&encoding=linear16&sample_rate=16000", silence(4.0) + noise),
+    for query, data in (("model=flux-general-en&encoding=linear16&sample_rate=16000", silence_pcm(4.0) + noise),
                         ("model=flux-general-en", music)):
         msgs = asyncio.run(ws_stream(real_server.url, query, data, 2560))
         ti = [m for m in msgs if m["type"] == "TurnInfo"]
@@ -138,7 +113,7 @@ def test_silence_and_noise_give_no_words(real_server, shared):
     ("model=flux-general-multi", None),
 ])
 def test_multilingual_spanish_reports_its_language(real_server, shared, query, hinted):
-    data = (shared / "data" / "wer/multi_es/ast_es_conf-kicked.wav").read_bytes() + silence(2.0)
+    data = (shared / "data" / "wer/multi_es/ast_es_conf-kicked.wav").read_bytes() + silence_pcm(2.0)
     msgs = asyncio.run(ws_stream(real_server.url, query, data, 2560))
     ti = [m for m in msgs if m["type"] == "TurnInfo"]
     assert ti and all("languages" in m for m in ti), "flux-general-multi carries languages on every TurnInfo"

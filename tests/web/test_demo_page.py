@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE.parent / "server"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 
 from servertools import RunningServer, make_server, refused
 
 from turnscribe.server import static
 
+HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 CLIP = "wer/clean/ast_agent-pass.wav"  # 3.9 s, one clean sentence: "please enter your password ..."
 KEY = "demo-key-1"

@@ -8,6 +8,7 @@ from turnscribe.wire.events import (
     ConfigureSuccess,
     Connected,
     Error,
+    Event,
     Trigger,
     TurnEvent,
     TurnInfo,
@@ -19,7 +20,7 @@ from turnscribe.wire.params import ListenParams, Thresholds
 
 def test_sequence_ids_and_request_id_on_every_type():
     enc = WireEncoder("rid")
-    evs = [Connected(), Warning("W", "w"), ConfigureFailure("C", "c"), ConfigureSuccess(ListenParams()),
+    evs: list[Event] = [Connected(), Warning("W", "w"), ConfigureFailure("C", "c"), ConfigureSuccess(ListenParams()),
            Error("E", "e", 1008)]
     docs = [json.loads(enc.encode(e)) for e in evs]
     assert [d["sequence_id"] for d in docs] == [0, 1, 2, 3, 4]

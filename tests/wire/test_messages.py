@@ -32,7 +32,9 @@ def test_configure_schema_violations_are_fatal(doc):
 
 
 def configure(params, **doc):
-    return m.apply_configure(params, m.parse_client_message(json.dumps({"type": "Configure", **doc})))
+    msg = m.parse_client_message(json.dumps({"type": "Configure", **doc}))
+    assert isinstance(msg, m.Configure)
+    return m.apply_configure(params, msg)
 
 
 def test_configure_applies_atomically_and_keeps_omitted_fields():

@@ -5,7 +5,16 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 
 from turnscribe.errors import BadRequest
-from turnscribe.wire.params import REDACTED, ListenParams, parse_listen_params, redacted
+from turnscribe.wire.limits import Limits
+from turnscribe.wire.params import (
+    REDACTED,
+    ListenParams,
+    parse_listen_params,
+    parse_number,
+    parse_timeout,
+    redacted,
+    validate_keyterms,
+)
 
 
 def parse(**q):
@@ -91,3 +100,23 @@ def test_redacted_texts_for_usage_and_logs():
     assert redacted(ListenParams(), ["Jane Doe", "x"]) == ("Jane Doe", "x")
     assert redacted(ListenParams(redact_usage=True), ["Jane Doe", "x"]) == (REDACTED, REDACTED)
     assert REDACTED == "[REDACTED]"
+
+
+def test_json_numbers_and_timeouts_refuse_bools() -> None:
+    """Configure sends JSON: true is not 1, and 1500.0 is an integer number of milliseconds."""
+    with pytest.raises(ValueError, match="must be a number"):
+        parse_number("eot_threshold", True)
+    with pytest.raises(ValueError, match="integer number of milliseconds"):
+        parse_timeout(False)
+    assert parse_timeout(1500.0) == 1500 and parse_timeout(" +700") == 700
+
+
+def test_keyterm_and_tag_limits_are_enforced() -> None:
+    tight = Limits(max_keyterms=2, max_keyterm_chars=5, max_keyterm_total_chars=8, max_tags=1)
+    assert validate_keyterms([" ab ", "cd"], tight) == ("ab", "cd")
+    for terms, needle in ((["abcdef"], "at most 5 characters"), (["a", "b", "c"], "at most 2 keyterms"),
+                          (["abcde", "fghij"], "at most 8 characters in all"), ([" "], "non-empty")):
+        with pytest.raises(ValueError, match=needle):
+            validate_keyterms(terms, tight)
+    with pytest.raises(BadRequest, match="at most 32 tags"):
+        parse(tag=[f"t{i}" for i in range(33)])

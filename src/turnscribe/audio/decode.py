@@ -168,7 +168,7 @@ class _OggOpusStage:
                                                       if self._others else "no beginning-of-stream page"))
                 first = page.packets[0] if page.packets else b""
                 if not first.startswith(b"OpusHead"):
-                    self._others = (self._others + [repr(first[:8])])[:4]
+                    self._others = [*self._others, repr(first[:8])][:4]
                     continue
                 self._serial, self._head = page.serial, parse_opus_head(first)
                 self._dec, self._tags_seen, self._out_samples = _OpusDecoder(self._head.pre_skip), False, 0

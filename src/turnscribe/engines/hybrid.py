@@ -24,6 +24,6 @@ class SplitAsr:
         for engine, want in ((self.partial, False), (self.final, True)):
             idx = [i for i, r in enumerate(batch) if r.final is want]
             if idx:
-                for i, res in zip(idx, engine.transcribe([batch[i] for i in idx])):
+                for i, res in zip(idx, engine.transcribe([batch[i] for i in idx]), strict=True):
                     out[i] = res
         return [r for r in out if r is not None]

@@ -91,10 +91,7 @@ def log_mel(audio: npt.ArrayLike, n_frames: int, n_mels: int = 80) -> npt.NDArra
         raise ValueError("n_frames must be positive")
     x = np.asarray(audio, dtype=np.float64).reshape(-1)
     n_samples = n_frames * HOP
-    if x.shape[0] >= n_samples:
-        x = x[:n_samples]
-    else:
-        x = np.pad(x, (0, n_samples - x.shape[0]))
+    x = x[:n_samples] if x.shape[0] >= n_samples else np.pad(x, (0, n_samples - x.shape[0]))
     pad = N_FFT // 2
     x = np.pad(x, (pad, pad), mode="reflect")
     # n_frames + 1 frames of N_FFT samples at hop HOP; drop the last one.

@@ -84,7 +84,7 @@ ASR_MODELS: dict[str, Callable[..., AsrEngine]] = {
 
 def known_models() -> list[str]:
     """Every name ``--asr-model`` accepts: single models and ``PARTIAL+FINAL`` pairs."""
-    return sorted(ASR_MODELS) + ["tiny.en+base"]
+    return [*sorted(ASR_MODELS), "tiny.en+base"]
 
 
 def _factory(name: str) -> Callable[..., AsrEngine]:

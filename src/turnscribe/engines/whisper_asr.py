@@ -109,7 +109,7 @@ TRIM_BELOW_PEAK_DB = 35.0
 TRIM_FLOOR_DBFS = -50.0
 MAX_REPEATS = 2  # a 1-4-gram repeated more than this many times at the end is collapsed
 
-_PUNCT = set(string.punctuation) | set("¿¡«»“”‘’…")
+_PUNCT = set(string.punctuation) | set("¿¡«»“”‘’…")  # noqa: RUF001 - curly quotes are meant
 
 
 @dataclass(slots=True)

@@ -95,7 +95,9 @@ class AsrResult:
 class AsrEngine(Protocol):
     multilingual: bool
 
-    def transcribe(self, batch: Sequence[AsrRequest]) -> list[AsrResult]: ...
+    def transcribe(self, batch: Sequence[AsrRequest]) -> list[AsrResult]:
+        """One result per request, in the batch's order (callers pair them with ``zip(strict=True)``)."""
+        ...
 
 
 # ----------------------------------------------------------------------------- end of turn

@@ -71,7 +71,7 @@ class ListenParams:
 def parse_number(name: str, raw: object) -> float:
     """A finite number (JSON number or numeric string); bools are not numbers."""
     if isinstance(raw, bool):  # callers map ValueError to a client error: not TypeError
-        raise ValueError(f"{name} must be a number, got {raw!r}")  # noqa: TRY004
+        raise ValueError(f"{name} must be a number, got {raw!r}")
     try:
         value = float(raw)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -89,7 +89,7 @@ def check_range(name: str, value: float, bounds: tuple[float, float]) -> None:
 
 def parse_timeout(raw: object) -> int:
     if isinstance(raw, bool):  # callers map ValueError to a client error: not TypeError
-        raise ValueError(  # noqa: TRY004
+        raise ValueError(
             f"eot_timeout_ms must be an integer number of milliseconds, got {raw!r}")
     if isinstance(raw, int):
         value = raw
