@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import websockets
+
+from turnscribe.client.stream import stream
+from turnscribe.runtime.driver import frames_of
 
 CLIP = "data/turns/incomplete_then_continuation_002.wav"  # 9.9 s, two turns
 
@@ -19,21 +21,11 @@ def without_request_id(lines: list[str]) -> list[dict]:
 
 
 async def realtime_client(url: str, data: bytes) -> list[str]:
-    """A live caller: 80 ms frames at real time, then CloseStream; every message received."""
-    got: list[str] = []
-    async with websockets.connect(url + "/v2/listen?model=flux-general-en") as ws:
-        async def send() -> None:
-            t0 = asyncio.get_running_loop().time()
-            for i, off in enumerate(range(0, len(data), 2560)):
-                await asyncio.sleep(max(0.0, t0 + i * 0.08 - asyncio.get_running_loop().time()))
-                await ws.send(data[off:off + 2560])
-            await ws.send(json.dumps({"type": "CloseStream"}))
-
-        sender = asyncio.create_task(send())
-        async for raw in ws:
-            got.append(str(raw))
-        await sender
-    return got
+    """A live caller: the WAV file's bytes in 80 ms frames at real time, then CloseStream; every
+    message received."""
+    res = await stream(url + "/v2/listen?model=flux-general-en", frames_of(data, 2560), bytes_per_second=32000.0)
+    assert res.normal_close and res.sent.closed_stream, res
+    return [str(a.message) for a in res.arrivals]
 
 
 def transcribe(*args: str) -> subprocess.CompletedProcess[str]:

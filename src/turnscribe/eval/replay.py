@@ -1,7 +1,9 @@
 """Replay an audio file through a real ``Session`` (no sockets), faster than real time.
 
 The file is sent exactly as a client would send it: containers (WAV, Ogg) as their bytes with
-no ``encoding``, headerless ``.raw`` as ``linear16`` at the given rate; 80 ms frames.
+no ``encoding``, headerless ``.raw`` as ``linear16`` at the given rate; 80 ms frames. Every
+``eval`` command replays through here, and here through the one in-process driver
+(``runtime.driver.drive``) that ``turnscribe transcribe`` uses too.
 """
 
 from __future__ import annotations
