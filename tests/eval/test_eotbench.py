@@ -1,6 +1,7 @@
 """The eot-bench style sweep: spans, decisions per policy, frontier and headline figures."""
 
 import numpy as np
+import pytest
 
 from turnscribe.eval.eot_spans import Span, group_of, spans_of
 from turnscribe.eval.eot_sweep import Track, decision_time, frontier, headline, score_policy, sweep
@@ -30,12 +31,12 @@ def test_groups_are_speakers_or_sources():
 def test_decision_needs_both_the_minimum_silence_and_the_threshold_or_the_timeout():
     tr = track(False, 2.0, [0.1, 0.9, 0.2, 0.2, 0.95, 0.1, 0.1, 0.1, 0.1, 0.1])
     assert decision_time(tr, 0.8, 0.08, 5.0, ask_once=False) == 0.16
-    assert abs(decision_time(tr, 0.8, 0.24, 5.0, ask_once=False) - 0.40) < 1e-9
-    assert abs(decision_time(tr, 0.99, 0.08, 0.64, ask_once=False) - 0.64) < 1e-9  # timeout
+    assert decision_time(tr, 0.8, 0.24, 5.0, ask_once=False) == pytest.approx(0.40, abs=1e-9)
+    assert decision_time(tr, 0.99, 0.08, 0.64, ask_once=False) == pytest.approx(0.64, abs=1e-9)  # timeout
     assert decision_time(tr, 0.99, 0.08, 5.0, ask_once=False) is None
     # asked once at the minimum silence (pipecat's way): a later "complete" does not count
-    assert abs(decision_time(tr, 0.8, 0.24, 0.72, ask_once=True) - 0.72) < 1e-9
-    assert abs(decision_time(tr, 0.8, 0.16, 5.0, ask_once=True) - 0.16) < 1e-9
+    assert decision_time(tr, 0.8, 0.24, 0.72, ask_once=True) == pytest.approx(0.72, abs=1e-9)
+    assert decision_time(tr, 0.8, 0.16, 5.0, ask_once=True) == pytest.approx(0.16, abs=1e-9)
 
 
 def test_policy_scores_cutoffs_on_scored_holds_and_latency_on_eots():
