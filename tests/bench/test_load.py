@@ -200,11 +200,11 @@ def test_listen_url() -> None:
 # --- the client against a tiny scripted server -----------------------------------------------
 
 
-async def _scripted_server(handler, process_request=None):  # type: ignore[no-untyped-def]
+async def _scripted_server(handler, process_request=None):
     return await serve(handler, "127.0.0.1", 0, process_request=process_request)
 
 
-def _port(server) -> int:  # type: ignore[no-untyped-def]
+def _port(server) -> int:
     return int(next(iter(server.sockets)).getsockname()[1])
 
 

@@ -3,7 +3,7 @@ unvoiced tail, pauses kept as gaps, the speaker's resumed pauses."""
 
 import numpy as np
 import pytest
-from parts import CHUNK, Parts
+from core_parts import CHUNK, Parts
 
 from turnscribe.core.activity import ActivityPolicy, AudioRing, SpeechActivity, levels_db
 
@@ -53,7 +53,7 @@ def test_a_pause_the_speaker_resumed_after_is_remembered():
     p.audio(0.512, speech=False)
     p.audio(0.256, speech=True)
     act = p.activity
-    assert act.resumed_after == (pytest.approx(0.512), pytest.approx(1.024))
+    assert act.resumed_after == pytest.approx((0.512, 1.024))
     assert list(act.resumed_pauses) == [pytest.approx(0.512)]
     assert act.gaps and act.gaps[-1] == (round(0.512 * 16000), round(1.024 * 16000))
     assert act.silence() == 0.0

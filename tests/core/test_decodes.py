@@ -2,8 +2,7 @@
 when newer audio or a newer decode makes them obsolete; the final words reuse a covering decode."""
 
 import pytest
-from parts import Parts, words
-from steps import Waiting, finish
+from core_parts import Parts, Waiting, finish, words
 
 from turnscribe.core.decodes import DecodeSlots
 from turnscribe.core.policy import TurnPolicy

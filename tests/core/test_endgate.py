@@ -2,8 +2,7 @@
 points, its answers read when a decision needs them, voided by speech)."""
 
 import pytest
-from parts import Parts, words
-from steps import Waiting, finish
+from core_parts import Parts, Waiting, finish, words
 
 from turnscribe.core.endgate import Decision, EndGate, decide
 from turnscribe.core.eot import SOON_AFTER_END_S

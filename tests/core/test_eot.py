@@ -10,7 +10,7 @@ NAMES = ("terminal", "question", "comma", "continuation", "filler", "number_tail
 
 
 def cue(text):
-    return dict(zip(NAMES, text_features(text)))
+    return dict(zip(NAMES, text_features(text), strict=True))
 
 
 def words(text):

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from steps import Waiting, finish
+from core_parts import Waiting, finish
 
 from turnscribe.core.ledger import WorkLedger
 from turnscribe.core.waits import NeedResult

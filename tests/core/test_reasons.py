@@ -140,15 +140,15 @@ def test_explain_breaks_the_model_down():
 def test_query_parameter():
     base = [("model", "flux-general-en"), ("encoding", "linear16"), ("sample_rate", "16000")]
     assert parse_listen_params(base).decision_reasons is False
-    assert parse_listen_params(base + [("turnscribe_reasons", "true")]).decision_reasons is True
-    assert parse_listen_params(base + [("turnscribe_reasons", "True")]).decision_reasons is True
-    assert parse_listen_params(base + [("turnscribe_reasons", "false")]).decision_reasons is False
+    assert parse_listen_params([*base, ("turnscribe_reasons", "true")]).decision_reasons is True
+    assert parse_listen_params([*base, ("turnscribe_reasons", "True")]).decision_reasons is True
+    assert parse_listen_params([*base, ("turnscribe_reasons", "false")]).decision_reasons is False
     for bad in ([("turnscribe_reasons", "1")], [("turnscribe_reasons", "")],
                 [("turnscribe_reasons", "true"), ("turnscribe_reasons", "true")]):
         with pytest.raises(BadRequest, match="turnscribe_reasons"):
             parse_listen_params(base + bad)
     with pytest.raises(BadRequest, match="unknown parameter"):
-        parse_listen_params(base + [("turnscribe_reason", "true")])
+        parse_listen_params([*base, ("turnscribe_reason", "true")])
 
 
 def test_configure_keeps_the_option():

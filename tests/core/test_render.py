@@ -1,7 +1,9 @@
 """Rendering: the words as the client sees them, languages on flux-general-multi only, reasons on
 ends only and only when asked for."""
 
-from parts import words
+from typing import Any
+
+from core_parts import words
 
 from turnscribe.core import render
 from turnscribe.core.eot import Cues, EotModel
@@ -22,7 +24,7 @@ def test_words_are_shown_with_the_streams_text_options_only():
 
 
 def test_languages_are_reported_on_the_multilingual_model_only():
-    kw = {"language": "es", "words": SAID, "turn_index": 2, "window": (1.0, 2.5), "confidence": 0.4, "why": None}
+    kw: dict[str, Any] = {"language": "es", "words": SAID, "turn_index": 2, "window": (1.0, 2.5), "confidence": 0.4, "why": None}
     en = render.turn_info(TurnEvent.UPDATE, None, params=ListenParams(), **kw)
     assert en.languages is None and en.languages_hinted is None
     multi = ListenParams(model="flux-general-multi", language_hints=("es",))

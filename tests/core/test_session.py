@@ -1,6 +1,7 @@
 """The sans-I/O Session with scripted engines: every protocol rule as a fast unit test."""
 
 import dataclasses
+import itertools
 import json
 import subprocess
 import sys
@@ -11,7 +12,8 @@ from helpers import TEST_POLICY, names, params, pcm16, quiet, run, tone, turninf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from turnscribe.engines.fake import fake_engines
+from turnscribe.core.work import EngineRequest
+from turnscribe.engines.fake import ScriptedAsr, fake_engines
 from turnscribe.runtime.driver import InlineSession as Session
 from turnscribe.wire.events import Connected, Error, TurnEvent, Warning
 from turnscribe.wire.params import ListenParams
@@ -209,13 +211,14 @@ def test_long_turn_keeps_memory_and_asr_window_bounded():
     for _ in range(45):  # 90 s of uninterrupted speech
         s.receive_audio(chunk)
         s.events_to_send()
+    assert isinstance(engines.asr, ScriptedAsr)
     longest = max(len(r.audio) for r in engines.asr.calls) / 16000
     assert longest <= s.policy.window.max_window_s + 0.5
     assert s.session.activity.ring.nbytes <= s.policy.activity.history_s * 16000 * 4
     s.receive_text(FORCE)
     end = next(e for e in turninfos(s.events_to_send()) if e.event is TurnEvent.END_OF_TURN)
     assert len(end.words) >= 300, "frozen words of a long turn are kept in the transcript"
-    assert all(a.start <= b.start for a, b in zip(end.words, end.words[1:]))
+    assert all(a.start <= b.start for a, b in itertools.pairwise(end.words))
 
 
 def test_protocol_core_imports_no_io():
@@ -442,7 +445,8 @@ def test_speech_resuming_before_the_pause_decode_is_due_abandons_it():
     policy = dataclasses.replace(TEST_POLICY, drop_resumed_pause=True)
     s = Core(params(), vad_state=engines.vad.new_state(), vad_chunk=engines.vad.chunk_samples, policy=policy)
     s.receive_audio(audio)
-    held, abandoned = [], []
+    held: list[EngineRequest] = []
+    abandoned: list[int] = []
     for _ in range(10_000):
         work = s.pending_work()
         abandoned += s.take_abandoned()
@@ -503,7 +507,7 @@ def test_a_live_partial_is_waited_for_only_at_its_due_time_later_on_multi():
     from turnscribe.wire.params import ListenParams
 
     def stalled_at(p):
-        asked = []
+        asked: list[float] = []
 
         def hold_first_partial(_s, req):
             live = isinstance(req.payload, AsrRequest) and req.payload.short_window and not asked

@@ -58,7 +58,7 @@ def test_a_reformatted_number_that_adds_speech_replaces_the_committed_groups():
     tr.update([Word("The", 0.0, 0.2, 0.9), Word("order", 0.2, 0.5, 0.9), Word("numbers", 0.5, 0.9, 0.9),
                Word("738-226-19", 1.6, 5.4, 0.9)])
     assert tr.text == "The order number is 738-226-19"
-    assert all(a.end <= b.start for a, b in zip(tr.words, tr.words[1:]))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(tr.words))
 
 
 def test_a_reformatted_word_that_starts_a_little_later_still_replaces_the_groups_it_covers():

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from parts import words
+from core_parts import words
 
 from turnscribe.core.activity import SpeechActivity
 from turnscribe.core.framing import FRAME

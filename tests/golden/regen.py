@@ -6,14 +6,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: conftest, golden_cases
 
-from conftest import shared_dir  # noqa: E402
-from drive import run_case  # noqa: E402
-from golden_cases import CASES, TRACES, trace_path  # noqa: E402
+from conftest import shared_dir
+from golden_cases import CASES, TRACES, run_case, trace_path
 
-from turnscribe.engines.registry import load_engines  # noqa: E402
+from turnscribe.engines.registry import load_engines
 
 
 def main(names: list[str]) -> None:

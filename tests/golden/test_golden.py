@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from drive import run_case
-from golden_cases import CASES, Case, trace_path
+from golden_cases import CASES, Case, run_case, trace_path
 
 pytestmark = pytest.mark.model
 

@@ -122,7 +122,7 @@ def test_sources_refuse_what_cannot_be_sent(tmp_path):
         open_source(str(tmp_path / "a.raw"), encoding="linear16")
     with pytest.raises(SourceError, match="cannot be read from a byte stream"):
         open_source(str(tmp_path / "a.raw"), encoding="opus", sample_rate=48000)
-    with pytest.raises(SourceError, match="cannot read .*missing.wav"):
+    with pytest.raises(SourceError, match=r"cannot read .*missing\.wav"):
         open_source(str(tmp_path / "missing.wav"))
     with pytest.raises(SourceError, match="cannot decode"):
         open_source(str(tmp_path / "junk.bin"))
@@ -234,5 +234,5 @@ def test_progress_bar_on_a_terminal_only(tmp_path):
     assert bars, panes[-3:]
     assert re.search(r"t\.wav: +\d+%\|.*\| [0-9.]+/6\.0 s audio", bars[-1])
     assert done.read_text().strip() == "0" and (tmp_path / "out.txt").read_text().strip()
-    piped = subprocess.run(cmd[:-2] + [str(wav)], capture_output=True, timeout=60, check=False)
+    piped = subprocess.run([*cmd[:-2], str(wav)], capture_output=True, timeout=60, check=False)
     assert piped.returncode == 0 and b"%|" not in piped.stderr

@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         for srv in servers.values():
             srv.stop()
 
-    for mode, entry in report["modes"].items():
+    for entry in report["modes"].values():
         add_rss_per_stream(entry["steps"], entry["server"]["idle_rss_mb"])
         entry["max_streams_within_slo"] = max_within_slo(entry["steps"])
     names = list(report["modes"])

@@ -29,7 +29,7 @@ def format_table(report: Mapping[str, Any]) -> str:
                          _f(s["rss_end_mb"], 0), _f(s["rss_delta_per_stream_mb"], 1),
                          "pass" if s["pass"] else "FAIL"])
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
              for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     for mode, m in report["modes"].items():
@@ -63,14 +63,14 @@ def plot(report: Mapping[str, Any], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     panels = (("update_lag", "Update lag p95", slo["update_p95_s"]),
               ("eot_lag", "EndOfTurn compute lag p95", slo["eot_p95_s"]))
-    for ax, (key, title, limit) in zip(axes, panels):
+    for ax, (key, title, limit) in zip(axes, panels, strict=True):
         cap = 4 * limit  # overloaded points (lag growing without bound) are drawn at the top, labelled
         all_x: set[int] = set()
         for mode, m in report["modes"].items():
             pts = [(s["streams"], s[key]["p95"]) for s in m["steps"] if s[key]["p95"] is not None]
             if not pts:
                 continue
-            xs, ys = zip(*pts)
+            xs, ys = zip(*pts, strict=True)
             all_x.update(xs)
             line, = ax.plot(xs, [min(y, cap) for y in ys], marker="o", label=mode)
             for x, y in pts:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import time
 import urllib.request
 from collections import Counter
@@ -22,10 +23,8 @@ async def _sample_rss(pid: int, peak: list[float], stop: asyncio.Event) -> None:
         rss = read_rss_mb(pid)
         if rss is not None:
             peak[0] = max(peak[0], rss)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.5)
-        except TimeoutError:
-            pass
 
 
 async def run_step_async(url: str, specs: Sequence[StreamSpec], *, ramp_s: float, warmup_s: float,

@@ -207,7 +207,7 @@ def text_features(transcript: str) -> tuple[float, ...]:
         float(last in FILLERS),
         float(last.isdigit() or last in NUMBER_WORDS),
         float(answer),
-        float(0 < digits and digits not in WHOLE_DIGIT_COUNTS),
+        float(digits > 0 and digits not in WHOLE_DIGIT_COUNTS),
         float(digits in WHOLE_DIGIT_COUNTS),
         float(_list_open(text) and not answer),
     )

@@ -105,7 +105,7 @@ class TurnTranscript:
         """Take a new hypothesis of the whole window; commit what it agrees on with the last one."""
         new_tail = self._after_committed(hyp)
         agreed = 0
-        for a, b in zip(self._prev_tail, new_tail):
+        for a, b in zip(self._prev_tail, new_tail, strict=False):  # the common head
             if norm_word(a.text) != norm_word(b.text):
                 break
             agreed += 1

@@ -99,7 +99,7 @@ def plot_clips(clips: Sequence[Rec], folder: Path, model: EotModel | None = None
         if pts:
             ax.plot(*zip(*pts, strict=True), ".", ms=3, color="tab:blue", label="turnscribe confidence")
         st = [tp for sp, sc in zip(spans_from(clip), clip["smart_turn"], strict=True)
-              for tp in zip(smart_turn_frames(sp), sc)]
+              for tp in zip(smart_turn_frames(sp), sc, strict=False)]
         if st:
             ax.plot(*zip(*st, strict=True), "x", ms=3, color="tab:orange", label="Smart Turn P(complete)")
         ax.axhline(threshold, color="k", lw=0.8, ls="--", label=f"eot_threshold {threshold}")

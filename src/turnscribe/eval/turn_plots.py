@@ -152,7 +152,7 @@ def plot_sweep(points: list[dict[str, Any]], out: Path) -> Path:
         sel = [p for p in pts if p[key] is not None]
         xs, ys = [1000 * p[key] for p in sel], [100 * p["false_cutoff_rate"] for p in sel]
         ax.plot(xs, ys, marker=marker, color=colour, label=name, lw=1, ms=7, alpha=0.85)
-        for i, (p, x, y) in enumerate(zip(sel, xs, ys)):
+        for i, (p, x, y) in enumerate(zip(sel, xs, ys, strict=True)):
             ax.annotate(f"{p['eot_threshold']:g}", (x, y), textcoords="offset points",
                         xytext=offsets[i % len(offsets)], fontsize=8, color=colour)
     ax.axhline(8, color="0.5", ls=":", lw=1)

@@ -432,7 +432,7 @@ def _table(per_set: dict[str, Any], overall: dict[str, Any] | None, ns: dict[str
     widths = [max(len(r[i]) for r in lines) for i in range(len(head))]
 
     def fmt(r: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
 
     body = [f"model: {model}", fmt(lines[0]), "  ".join("-" * w for w in widths), *map(fmt, lines[1:])]
     body.append(f"non-speech clips: {ns['clips']}, words produced: {ns['words']}"

@@ -1,7 +1,9 @@
-"""A session's parts wired together by hand, over a stream of audio whose speech is decided by the
-test (VAD probabilities given per 32 ms chunk), for the parts' unit tests."""
+"""Helpers for the unit tests of the core's parts (tests/core): a session's parts wired together by
+hand over audio whose speech the test decides, and running a part of the decision step by hand."""
 
 from __future__ import annotations
+
+from typing import TypeVar
 
 import numpy as np
 
@@ -9,6 +11,7 @@ from turnscribe.core.activity import SpeechActivity
 from turnscribe.core.ledger import WorkLedger
 from turnscribe.core.policy import TurnPolicy
 from turnscribe.core.transcriber import Transcriber
+from turnscribe.core.waits import Step, Wait
 from turnscribe.core.work import EngineRequest, EngineResult
 from turnscribe.types.engine import AsrResult, Word
 from turnscribe.wire.params import ListenParams
@@ -39,3 +42,21 @@ class Parts:
 
 def words(*spec: tuple[str, float, float]) -> tuple[Word, ...]:
     return tuple(Word(t, a, b, 0.9) for t, a, b in spec)
+
+T = TypeVar("T")
+
+
+class Waiting(Exception):
+    def __init__(self, wait: Wait) -> None:
+        super().__init__(wait)
+        self.wait = wait
+
+
+def finish(step: Step[T]) -> T:
+    """Run ``step`` to its end; raises ``Waiting`` with the wait if it needs what is not there
+    (call again with the same generator, once the answer is in, to resume it where it waited)."""
+    try:
+        wait = next(step)
+    except StopIteration as done:
+        return done.value
+    raise Waiting(wait)

@@ -14,9 +14,14 @@ import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from turnscribe.eval.replay import replay_bytes
+from turnscribe.types.engine import Engines
+from turnscribe.wire.events import WireEncoder
+from turnscribe.wire.params import parse_listen_params
+
 FRAME_S = 0.08
 REQUEST_ID = "golden"
-TRACES = Path(__file__).resolve().parent / "traces"
+TRACES = Path(__file__).resolve().parent / "golden" / "traces"
 
 
 @dataclass(frozen=True)
@@ -81,8 +86,19 @@ def case_bytes(case: Case, shared: Path) -> tuple[bytes, list[tuple[str, str]], 
 
 def action_offsets(case: Case, frame_bytes: int) -> list[tuple[int, str]]:
     """Control messages at byte offsets of the stream (sent before the frame starting there)."""
-    return [(int(round(t / FRAME_S)) * frame_bytes, json.dumps(msg)) for t, msg in case.actions]
+    return [(round(t / FRAME_S) * frame_bytes, json.dumps(msg)) for t, msg in case.actions]
 
 
 def trace_path(case: Case) -> Path:
     return TRACES / f"{case.name}.jsonl"
+
+
+def run_case(case: Case, shared: Path, engines: Engines) -> list[str]:
+    data, query, chunk = case_bytes(case, shared)
+    if not any(k == "model" for k, _ in query):
+        query.insert(0, ("model", "flux-general-en"))
+    params = parse_listen_params(query)
+    replay = replay_bytes(data, params, engines, frame_bytes=chunk, actions=action_offsets(case, chunk),
+                          close=case.close)
+    encoder = WireEncoder(REQUEST_ID)
+    return [encoder.encode(ev) for ev in replay.events]
