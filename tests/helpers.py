@@ -1,4 +1,4 @@
-"""Drive a Session with bytes and messages, no I/O; build synthetic audio for the fake engines."""
+"""Drive a Session (through the in-process driver) with bytes and messages, no I/O; build synthetic audio for the fake engines."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 from turnscribe.core.eot import EotModel
 from turnscribe.core.session import TurnPolicy
 from turnscribe.engines.fake import fake_engines
-from turnscribe.runtime.driver import InlineSession as Session
+from turnscribe.runtime.driver import InlineSession
 from turnscribe.wire.events import Event, TurnInfo
 from turnscribe.wire.params import ListenParams, Thresholds
 
@@ -79,9 +79,9 @@ def params(**thresholds) -> ListenParams:
 
 def run(audio: bytes, *, p: ListenParams | None = None, chunk: int = 2560,
         actions: Iterable[tuple[int, str]] = (), close: bool = True, engines=None,
-        script: str = "hello there how are you.", policy: TurnPolicy = TEST_POLICY) -> tuple[list[Event], Session]:
+        script: str = "hello there how are you.", policy: TurnPolicy = TEST_POLICY) -> tuple[list[Event], InlineSession]:
     """Feed ``audio`` in ``chunk``-byte frames, text ``actions`` at byte offsets, then CloseStream."""
-    s = Session(p or params(), engines or fake_engines(script), policy=policy)
+    s = InlineSession(p or params(), engines or fake_engines(script), policy=policy)
     events: list[Event] = []
     pending = sorted(actions)
     for off in range(0, len(audio), chunk):

@@ -1,4 +1,4 @@
-"""The sans-I/O Session with scripted engines: every protocol rule as a fast unit test."""
+"""The sans-I/O Session (through the in-process driver) with scripted engines: every protocol rule as a fast unit test."""
 
 import dataclasses
 import itertools
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from turnscribe.core.work import EngineRequest
 from turnscribe.engines.fake import ScriptedAsr, fake_engines
-from turnscribe.runtime.driver import InlineSession as Session
+from turnscribe.runtime.driver import InlineSession
 from turnscribe.wire.events import Connected, Error, TurnEvent, Warning
 from turnscribe.wire.params import ListenParams
 
@@ -161,7 +161,7 @@ def test_bad_messages():
 
 
 def test_undecodable_container_is_an_error():
-    s = Session(ListenParams(encoding=None, sample_rate=None), fake_engines())
+    s = InlineSession(ListenParams(encoding=None, sample_rate=None), fake_engines())
     s.receive_audio(bytes(range(256)) * 4)
     ev = s.events_to_send()
     assert isinstance(ev[-1], Error) and ev[-1].code == "UNSUPPORTED_AUDIO_FORMAT" and ev[-1].close_code == 1008
@@ -192,7 +192,7 @@ def test_chunking_invariance_fixed_splits():
 @given(st.lists(st.integers(min_value=1, max_value=9000), min_size=1, max_size=40))
 def test_chunking_invariance_random_splits(sizes):
     ref, _ = run(AUDIO, chunk=len(AUDIO))
-    s = Session(params(), fake_engines("hello there how are you."), policy=TEST_POLICY)
+    s = InlineSession(params(), fake_engines("hello there how are you."), policy=TEST_POLICY)
     got, off, i = [], 0, 0
     while off < len(AUDIO):
         n = sizes[i % len(sizes)]
@@ -206,7 +206,7 @@ def test_chunking_invariance_random_splits(sizes):
 
 def test_long_turn_keeps_memory_and_asr_window_bounded():
     engines = fake_engines(" ".join(f"w{i}" for i in range(400)))
-    s = Session(params(eot_threshold=1.0, eot_timeout_ms=60000), engines)
+    s = InlineSession(params(eot_threshold=1.0, eot_timeout_ms=60000), engines)
     chunk = pcm16(tone(2.0))
     for _ in range(45):  # 90 s of uninterrupted speech
         s.receive_audio(chunk)
@@ -276,7 +276,7 @@ def test_acoustic_model_hears_earlier_pauses_shortened_and_the_current_pause_who
     eng = dataclasses.replace(fake_engines(), turn=rec)
     # speech 1.0 s, a 1.2 s pause inside the turn, speech 1.0 s, then silence (never ends: low score)
     audio = pcm16(quiet(0.5), tone(1.0), quiet(1.2), tone(1.0), quiet(1.0))
-    s = Session(params(eot_threshold=1.0), eng, policy=TEST_POLICY)
+    s = InlineSession(params(eot_threshold=1.0), eng, policy=TEST_POLICY)
     s.receive_audio(audio)
     assert len(rec.seconds) == 2, "asked once per pause"
     first, second = rec.seconds
@@ -351,7 +351,7 @@ class _ReformattingAsr:
 def test_a_reformatted_decode_that_reaches_past_the_eager_words_is_a_resume():
     eng = dataclasses.replace(fake_engines(), asr=_ReformattingAsr())
     audio = pcm16(quiet(0.5), tone(1.0), quiet(0.3), tone(1.0), quiet(3.0))
-    s = Session(params(eager_eot_threshold=0.3, eot_threshold=0.97), eng, policy=TEST_POLICY)
+    s = InlineSession(params(eager_eot_threshold=0.3, eot_threshold=0.97), eng, policy=TEST_POLICY)
     s.receive_audio(audio)
     s.receive_eof()
     ti = turninfos(s.events_to_send())
@@ -376,11 +376,11 @@ def drive_core(p, audio, script, take):
     """A sans-I/O Session fed ``audio`` at once, every engine request answered inline unless
     ``take(session, request)`` returns True (the test holds, sheds or answers it itself).
     Returns the session, the engines and the events."""
-    from turnscribe.core.session import Session as Core
+    from turnscribe.core.session import Session
     from turnscribe.runtime.driver import run_requests
 
     engines = fake_engines(script)
-    s = Core(p, vad_state=engines.vad.new_state(), vad_chunk=engines.vad.chunk_samples, policy=TEST_POLICY)
+    s = Session(p, vad_state=engines.vad.new_state(), vad_chunk=engines.vad.chunk_samples, policy=TEST_POLICY)
     s.receive_audio(audio)
     events = []
     for _ in range(10_000):
@@ -436,14 +436,14 @@ def test_the_pause_decode_does_not_hold_updates_and_ends_wait_for_it():
 def test_speech_resuming_before_the_pause_decode_is_due_abandons_it():
     """A short pause: the speaker goes on before the pause's words were due, so the decode is
     reported abandoned (the runner may drop it unrun) and its late answer changes nothing."""
-    from turnscribe.core.session import Session as Core
+    from turnscribe.core.session import Session
     from turnscribe.runtime.driver import run_requests
     from turnscribe.types.engine import AsrRequest
 
     audio = pcm16(quiet(0.5), tone(1.0), quiet(0.16), tone(1.0), quiet(2.0))
     engines = fake_engines("hello there how are you.")
     policy = dataclasses.replace(TEST_POLICY, drop_resumed_pause=True)
-    s = Core(params(), vad_state=engines.vad.new_state(), vad_chunk=engines.vad.chunk_samples, policy=policy)
+    s = Session(params(), vad_state=engines.vad.new_state(), vad_chunk=engines.vad.chunk_samples, policy=policy)
     s.receive_audio(audio)
     held: list[EngineRequest] = []
     abandoned: list[int] = []

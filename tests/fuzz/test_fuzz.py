@@ -32,7 +32,7 @@ from servertools import make_server, stream
 
 from turnscribe.engines.fake import fake_engines
 from turnscribe.errors import BadRequest
-from turnscribe.runtime.driver import InlineSession as Session
+from turnscribe.runtime.driver import InlineSession
 from turnscribe.wire.events import (
     ConfigureFailure,
     ConfigureSuccess,
@@ -96,7 +96,7 @@ def check_events(events: Sequence[object]) -> None:
 @FUZZ
 @given(st.lists(st.one_of(control, st.binary(min_size=1, max_size=700)), max_size=10))
 def test_any_control_messages_keep_the_session_sound(frames: list[str | bytes]) -> None:
-    s = Session(ListenParams(encoding="linear16", sample_rate=16000), fake_engines())
+    s = InlineSession(ListenParams(encoding="linear16", sample_rate=16000), fake_engines())
     s.receive_audio(pcm16(tone(0.4)))
     for frame in frames:
         if isinstance(frame, bytes):
@@ -144,7 +144,7 @@ def audio_bytes(draw: st.DrawFn) -> bytes:
 def test_any_audio_bytes_in_any_encoding_keep_the_session_sound(encoding: str | None, rate: int,
                                                                  data: bytes, chunk: int) -> None:
     p = ListenParams(encoding=encoding, sample_rate=rate if encoding else None)
-    s = Session(p, fake_engines())
+    s = InlineSession(p, fake_engines())
     for off in range(0, len(data), chunk):
         s.receive_audio(data[off:off + chunk])
         check_events(s.events_to_send())

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from turnscribe.eval.wer import normalise
-from turnscribe.runtime.driver import InlineSession as Session
+from turnscribe.runtime.driver import InlineSession
 from turnscribe.wire.events import TurnEvent, TurnInfo
 from turnscribe.wire.params import ListenParams, Thresholds
 
@@ -36,8 +36,8 @@ def to_pcm(x: np.ndarray) -> bytes:
     return (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
 
 
-def stream(engines, pcm: bytes, params=None) -> tuple[list, Session]:
-    s = Session(params or ListenParams(), engines)
+def stream(engines, pcm: bytes, params=None) -> tuple[list, InlineSession]:
+    s = InlineSession(params or ListenParams(), engines)
     events = []
     for off in range(0, len(pcm), 2560):
         s.receive_audio(pcm[off:off + 2560])

@@ -1,4 +1,4 @@
-"""Replay an audio file through a real ``Session`` (no sockets), faster than real time.
+"""Replay an audio file through the real ``Session`` and engines in-process (``InlineSession``, no sockets), faster than real time.
 
 The file is sent exactly as a client would send it: containers (WAV, Ogg) as their bytes with
 no ``encoding``, headerless ``.raw`` as ``linear16`` at the given rate; 80 ms frames. Every
@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from turnscribe.core.session import TurnPolicy
-from turnscribe.runtime.driver import InlineSession as Session
-from turnscribe.runtime.driver import drive, frames_of
+from turnscribe.runtime.driver import InlineSession, drive, frames_of
 from turnscribe.types.engine import SAMPLE_RATE, Engines
 from turnscribe.wire.events import Event, TurnEvent, TurnInfo
 from turnscribe.wire.params import ListenParams
@@ -25,7 +24,7 @@ class Replay:
     events: list[Event] = field(default_factory=list)
     compute_s: float = 0.0      # wall time spent inside the session (engines included)
     audio_s: float = 0.0        # stream audio covered
-    session: Session | None = None  # kept when asked (keep_session=True)
+    session: InlineSession | None = None  # kept when asked (keep_session=True)
 
     @property
     def turninfos(self) -> list[TurnInfo]:
@@ -58,7 +57,7 @@ def replay_bytes(data: bytes, params: ListenParams, engines: Engines, *, frame_b
     messages at byte offsets (``drive``), ``close`` ends with ``CloseStream``."""
     out = Replay()
     t0 = time.perf_counter()
-    session = Session(params, engines, policy=policy)
+    session = InlineSession(params, engines, policy=policy)
     drive(session, frames_of(data, frame_bytes), on_events=out.events.extend, actions=actions or (), close=close)
     out.compute_s = time.perf_counter() - t0
     out.audio_s = session.now
