@@ -30,7 +30,7 @@ def _allocator_line(log: Path) -> str:
 @pytest.mark.skipif(ctypes.util.find_library("jemalloc") is None, reason="libjemalloc2 is not installed")
 def test_serve_runs_on_jemalloc_when_installed_and_on_glibc_when_asked(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    with serve_process(["--engine", "fake"], tmp_path / "je.log") as (proc, port):
+    with serve_process(["--engine", "fake"], tmp_path / "je.log") as (proc, _port):
         pid = proc.pid
         assert "memory allocator: jemalloc" in _allocator_line(tmp_path / "je.log")
         maps = Path(f"/proc/{pid}/maps").read_text()

@@ -10,6 +10,7 @@ One port serves ``/v2/listen`` (WebSocket), ``/healthz`` (process alive), ``/rea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -245,8 +246,10 @@ async def drain(state: AppState, timeout_s: float | None = None) -> None:
     state.drain_deadline = loop.time() + timeout
     state.draining.set()
     give_up = state.drain_deadline + DRAIN_FLUSH_S
-    while state.streams and loop.time() < give_up:
-        await asyncio.sleep(0.05)
+    while state.streams and (left := give_up - loop.time()) > 0:
+        state.stream_ended.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(state.stream_ended.wait(), left)
 
 
 async def start_server(state: AppState) -> Server:

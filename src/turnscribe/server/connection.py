@@ -6,8 +6,12 @@ woken whenever the session may have produced some) and the engine work the sessi
 which runs wherever ``AppState.work`` sends it (the shared scheduler, or inline) and comes back
 on the event loop as ``Session.deliver``. Nothing here waits on a model.
 
-The one catch-all of the server lives here: anything unexpected becomes ``Error``
-``INTERNAL_SERVER_ERROR`` + close 1011 for this stream only.
+Anything unexpected becomes ``Error`` ``INTERNAL_SERVER_ERROR`` + close 1011 for this stream
+only, logged with its traceback and request id, never a silent or normal close. Two places see to
+it: every call into the session goes through ``Stream.guard`` (``deliver`` runs as an event-loop
+callback, outside the stream's tasks, where an exception would only be printed by asyncio and the
+stream left to hang or close 1000), and ``handle_stream``'s catch-all takes what the stream's tasks
+raise themselves.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import asyncio
 import json
 import logging
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 
 from websockets.exceptions import ConnectionClosed
 
@@ -38,6 +44,7 @@ QUEUED_MAX_S = 0.5    # ... or for at most this long (a live client sends withou
 NORMAL_CLOSE = 1000
 GOING_AWAY = 1001
 POLICY_VIOLATION = 1008
+INTERNAL = "Internal server error; the stream was closed."  # all the client learns of a bug
 
 
 class Draining(Exception):
@@ -111,6 +118,39 @@ class Stream:
         self.close_code: int | None = None
         self.going_away = False
         self.first_audio: float | None = None  # wall time the first audio arrived
+        self.failure_logged = False  # the session's own ``failure`` (a bug in its step) was logged
+        self.unfailable: BaseException | None = None  # the session could not even record a failure
+
+    # ------------------------------------------------------------------ failures
+
+    @contextmanager
+    def guard(self, where: str) -> Iterator[None]:
+        """Wrap every call into the session: an exception becomes this stream's Error
+        ``INTERNAL_SERVER_ERROR`` + 1011 (``crash``) instead of escaping; a bug the session caught
+        itself (``session.failure``, already its Error) is logged here, once."""
+        try:
+            yield
+        except Exception as exc:  # noqa: BLE001 - any bug: this stream fails, the rest go on
+            self.crash(where, exc)
+        failure = self.session.failure
+        if failure is not None and not self.failure_logged:
+            self.failure_logged = True
+            self.log_internal("the session's step", failure)
+
+    def crash(self, where: str, exc: BaseException) -> None:
+        self.log_internal(where, exc)
+        try:
+            self.session.fail(InternalError(INTERNAL))
+        except Exception as again:  # noqa: BLE001 - then the writer raises it to the catch-all
+            self.unfailable = again
+        self.wake.set()
+        self.progress.set()
+
+    def log_internal(self, where: str, exc: BaseException) -> None:
+        # with the request id as a field too: ``deliver`` runs outside the stream's task context
+        rid = self.ws.request_id
+        redacted_log(log.error, self.ws.redact_logs, "stream %s: internal error in %s", rid, where,
+                     exc=exc, extra={"request_id": rid})
 
     # ------------------------------------------------------------------ session plumbing
 
@@ -131,7 +171,12 @@ class Stream:
 
     def pump(self) -> None:
         """Send the session's new engine work off, enforce the lag limit, wake the writer."""
+        with self.guard("pump"):
+            self.submit_work()
         self.progress.set()
+        self.wake.set()
+
+    def submit_work(self) -> None:
         self.note_redaction()  # before the writer may send (and the library log) a ConfigureSuccess
         limit = self.state.settings.max_lag_s
         if limit > 0 and not self.session.closed and (behind := self.behind_s()) > limit:
@@ -149,15 +194,16 @@ class Stream:
             except LaneFull:
                 log.warning("stream %s: engine queue full: closing it", self.ws.request_id)
                 self.session.fail(Overloaded("The server is overloaded; the stream was closed."))
-        self.wake.set()
 
     def deliver(self, result: EngineResult | BaseException) -> None:
-        if isinstance(result, BaseException):
-            redacted_log(log.error, self.ws.redact_logs, "stream %s: engine failure", self.ws.request_id,
-                         exc=result)
-            self.session.fail(InternalError("Internal server error; the stream was closed."))
-        else:
-            self.session.deliver(result)
+        """An engine result (or failure), on the event loop; never raises (``guard``)."""
+        with self.guard("deliver"):
+            if isinstance(result, BaseException):
+                redacted_log(log.error, self.ws.redact_logs, "stream %s: engine failure",
+                             self.ws.request_id, exc=result)
+                self.session.fail(InternalError(INTERNAL))
+            else:
+                self.session.deliver(result)
         self.pump()
 
     # ------------------------------------------------------------------ the two tasks
@@ -168,13 +214,15 @@ class Stream:
             try:
                 frame = await _recv(self.ws, settings.idle_timeout_s, self.leave)
             except IdleTimeout as exc:
-                s.fail(exc)
+                with self.guard("fail"):
+                    s.fail(exc)
                 self.pump()
                 return
             except Draining:
                 await self.take_queued()
                 self.going_away = True
-                s.receive_eof()  # every sample read is flushed like CloseStream, then close 1001
+                with self.guard("receive_eof"):
+                    s.receive_eof()  # every sample read is flushed like CloseStream, then close 1001
                 self.pump()
                 return
             await self.take(frame)
@@ -185,12 +233,13 @@ class Stream:
         """Hand one frame to the session."""
         s, metrics = self.session, self.state.metrics
         if isinstance(frame, bytes):
-            before = s.activity.received
-            s.receive_audio(frame)
-            got = (s.activity.received - before) / 16000
+            before = s.received_s
+            with self.guard("receive_audio"):
+                s.receive_audio(frame)
+            got = s.received_s - before
             if got > 0:
                 metrics.add_audio(got)
-                self.arrivals.received(s.activity.received / 16000, self.loop.time())
+                self.arrivals.received(s.received_s, self.loop.time())
                 if self.first_audio is None:
                     self.first_audio = self.loop.time()
             self.pump()
@@ -198,7 +247,8 @@ class Stream:
             return
         if frame_asks_redaction(frame):  # before the session applies it, perhaps much later
             self.ws.redact_logs = True
-        s.receive_text(frame)
+        with self.guard("receive_text"):
+            s.receive_text(frame)
         self.pump()
 
     async def take_queued(self) -> None:
@@ -218,14 +268,16 @@ class Stream:
         deadline passes); then the reader stops taking new audio."""
         await self.state.draining.wait()
         s = self.session
-        while not s.closed and not s.at_turn_boundary() and self.loop.time() < self.state.drain_deadline:
+        while not s.closed and not self.at_turn_boundary() and self.loop.time() < self.state.drain_deadline:
             self.progress.clear()
-            try:
+            with suppress(TimeoutError):
                 await asyncio.wait_for(self.progress.wait(), timeout=0.1)
-            except TimeoutError:
-                pass
         self.leave.set()
 
+    def at_turn_boundary(self) -> bool:
+        with self.guard("at_turn_boundary"):  # (this task's exceptions would go unseen)
+            return self.session.at_turn_boundary()
+        return True  # it crashed: the stream is closed, nothing to wait for
     async def throttle(self) -> None:
         """A client far ahead of the decisions (faster than real time) is not read from until the
         server has caught up: TCP then slows it down, and its audio is never buffered without bound."""
@@ -266,6 +318,8 @@ class Stream:
                     elif isinstance(ev, Error):
                         self.close_code = ev.close_code
                         metrics.stream_error(ev.code)
+            if self.unfailable is not None:
+                raise self.unfailable  # no Error from the session: handle_stream's catch-all sends it
             if self.session.closed:
                 return
 
@@ -302,7 +356,7 @@ def usage_record(request_id: str, params: ListenParams, audio_s: float, *, redac
 def log_usage(ws: FluxConnection, stream: Stream | None) -> None:
     assert ws.params is not None
     params = stream.session.params if stream is not None else ws.params  # Configure may change them
-    audio_s = stream.session.activity.received / 16000 if stream is not None else 0.0
+    audio_s = stream.session.received_s if stream is not None else 0.0
     redact = ws.redact_logs or params.redact_usage
     usage_log.info("stream %s usage %s", ws.request_id, usage_record(ws.request_id, params, audio_s,
                                                                       redact=redact))
@@ -310,8 +364,8 @@ def log_usage(ws: FluxConnection, stream: Stream | None) -> None:
 
 def log_closed(ws: FluxConnection, stream: Stream | None, duration_s: float) -> None:
     """The one line that sums a stream up when it ends (fields of their own in JSON logs)."""
-    audio_s = stream.session.activity.received / 16000 if stream is not None else 0.0
-    turns = stream.session.machine.turn_index if stream is not None else 0
+    audio_s = stream.session.received_s if stream is not None else 0.0
+    turns = stream.session.turn_index if stream is not None else 0
     code = ws.close_code if ws.close_code is not None else (stream.close_code if stream else None)
     log.info("stream %s closed: %.1f s, %.1f s of audio, %d turn(s) ended, close code %s", ws.request_id,
              duration_s, audio_s, turns, code,
@@ -335,18 +389,19 @@ async def handle_stream(ws: FluxConnection, state: AppState) -> None:
         await stream.run()
     except ConnectionClosed:
         log.info("stream %s: client went away", rid)
-    # the one catch-all: this stream fails, the server and other streams go on (logged with its
-    # traceback by redacted_log, which ruff cannot see)
+    # the catch-all for what the stream's tasks raise: this stream fails, the server and other
+    # streams go on (logged with its traceback by redacted_log, which ruff cannot see)
     except Exception as exc:  # noqa: BLE001
         redacted_log(log.error, ws.redact_logs, "stream %s: internal error", rid, exc=exc)
         try:
-            err = InternalError("Internal server error; the stream was closed.")
+            err = InternalError(INTERNAL)
             await ws.send(encoder.encode(Error(err.code, str(err), err.close_code)))
             await ws.close(err.close_code)
         except ConnectionClosed:
             pass
     finally:
         state.streams -= 1
+        state.stream_ended.set()
         state.metrics.stream_closed()
         log_usage(ws, stream)
         log_closed(ws, stream, loop.time() - opened)

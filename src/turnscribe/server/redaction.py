@@ -21,11 +21,12 @@ Three rules make that hold:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote_plus
 
@@ -194,10 +195,8 @@ def _redacting(conn: object | None) -> bool:
 def _mark(conn: object | None) -> None:
     if conn is None:
         return
-    try:
+    with contextlib.suppress(ReferenceError, AttributeError):
         conn.redact_logs = True  # type: ignore[attr-defined]
-    except (ReferenceError, AttributeError):
-        pass
 
 
 def _record_text(record: logging.LogRecord) -> str:
@@ -304,12 +303,12 @@ def install(logger: logging.Logger) -> logging.Logger:
 
 
 def redacted_log(log: Callable[..., None], redact: bool, msg: str, *args: object,
-                 exc: BaseException | None = None) -> None:
+                 exc: BaseException | None = None, extra: Mapping[str, object] | None = None) -> None:
     """Log ``msg`` with ``exc`` the usual way, or, under redaction, with a traceback that leaves the
-    exception messages out (they may quote client text)."""
+    exception messages out (they may quote client text); ``extra``: fields of the record."""
     if exc is None:
-        log(msg, *args)
+        log(msg, *args, extra=extra)
     elif redact:
-        log(msg + "\n%s", *args, exception_summary(exc))
+        log(msg + "\n%s", *args, exception_summary(exc), extra=extra)
     else:
-        log(msg, *args, exc_info=exc)
+        log(msg, *args, exc_info=exc, extra=extra)

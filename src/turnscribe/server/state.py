@@ -27,6 +27,7 @@ class AppState:
     engines: Engines | None = None
     load_error: str | None = None
     streams: int = 0                 # streams being served
+    stream_ended: asyncio.Event = field(default_factory=asyncio.Event)  # set as each one ends (drain)
     admitted: int = 0                # handshakes accepted and not yet closed (admission control)
     admitted_by_key: Counter[str] = field(default_factory=Counter)  # the same, per API key
     draining: asyncio.Event = field(default_factory=asyncio.Event)

@@ -286,7 +286,7 @@ class WorkerPool(Generic[P, R]):
             if run.stalled:  # its jobs already heard Stalled
                 return
             run.answered = True
-        self._deliver(list(zip(batch.jobs, callbacks, outcomes)))
+        self._deliver(list(zip(batch.jobs, callbacks, outcomes, strict=True)))
 
     def _run_batch(self, batch: Batch[P]) -> Sequence[R | BaseException]:
         try:
