@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from turnscribe.bench.load import server_command, wait_ready
 from turnscribe.engines.fake import fake_engines
 from turnscribe.server.app import start_server, start_work
-from turnscribe.server.state import AppState
 from turnscribe.server.config import Settings
+from turnscribe.server.state import AppState
 
 
 def free_port() -> int:

@@ -19,7 +19,7 @@ from websockets.frames import Frame, Opcode
 
 from turnscribe.engines.fake import EnergyVad, ScriptedAsr, ScriptedTurn
 from turnscribe.server.config import Settings
-from turnscribe.server.connection import usage_record
+from turnscribe.server.records import usage_record
 from turnscribe.server.redaction import (
     RedactingFilter,
     exception_summary,

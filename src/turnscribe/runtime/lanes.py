@@ -36,6 +36,7 @@ import asyncio
 import time
 from collections.abc import Callable, Collection, Hashable, Sequence
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import Protocol
 
 from turnscribe.core.work import EngineRequest, EngineResult, WorkKind
@@ -52,6 +53,8 @@ PARTIAL_MAX_AGE_S = 0.12
 QUICK_PRIORITY = 0   # VAD and Smart Turn: a few ms each, on a worker of their own
 URGENT_PRIORITY = 1
 
+# called on the event loop, as a loop callback: it must not raise (asyncio would only print the
+# exception, and the stream would never hear of it; the server's Stream.deliver guards itself)
 Deliver = Callable[[EngineResult | BaseException], None]
 
 
@@ -72,34 +75,50 @@ class Work(Protocol):
     def close(self) -> None: ...
 
 
-def lane_of(req: EngineRequest) -> Hashable:
-    kind = req.kind
-    if kind is WorkKind.ASR:
-        assert isinstance(req.payload, AsrRequest)
-        role = "multi" if req.multilingual else ("final" if req.payload.final else "partial")
-        window = window_seconds(len(req.payload.audio) / SAMPLE_RATE, short=req.payload.short_window,
-                                final=req.payload.final)
-        return ("asr", role, window, req.urgent, req.payload.short_window)
-    return (kind.value,)
+@dataclass(frozen=True, slots=True)
+class Lane:
+    """What may share a batch: one engine, one input shape (window class), one urgency. Frozen and
+    hashable: the scheduler keys its queues on it. VAD and Smart Turn have one lane each."""
+
+    kind: WorkKind
+    role: str = ""          # ASR: "final", "partial" or "multi" (flux-general-multi's model)
+    window_s: float = 0.0   # ASR: the padded window class the audio is decoded in
+    urgent: bool = False    # ASR: a decision waits for it (or its stream's words are stale)
+    short: bool = False     # ASR: a short (partial) window
+
+    @property
+    def engine(self) -> str:
+        """The metrics label: ``vad``, ``turn`` or ``asr_<role>``."""
+        return f"asr_{self.role}" if self.kind is WorkKind.ASR else self.kind.value
+
+
+def lane_of(req: EngineRequest) -> Lane:
+    if req.kind is not WorkKind.ASR:
+        return Lane(req.kind)
+    assert isinstance(req.payload, AsrRequest)
+    asr = req.payload
+    role = "multi" if req.multilingual else ("final" if asr.final else "partial")
+    window = window_seconds(len(asr.audio) / SAMPLE_RATE, short=asr.short_window, final=asr.final)
+    return Lane(WorkKind.ASR, role, window, urgent=req.urgent, short=asr.short_window)
 
 
 def lane_config(lane: Hashable) -> LaneConfig:
-    assert isinstance(lane, tuple)
-    if lane[0] == "vad":
+    assert isinstance(lane, Lane)
+    if lane.kind is WorkKind.VAD:
         return LaneConfig(priority=QUICK_PRIORITY, max_batch=64, max_wait_s=0.0, capacity=8192)
-    if lane[0] == "turn":
+    if lane.kind is WorkKind.TURN:
         return LaneConfig(priority=QUICK_PRIORITY, max_batch=16, max_wait_s=0.003, capacity=2048)
-    if lane[3] and lane[4]:  # a live partial that may not be shed (its stream's words are stale)
+    if lane.urgent and lane.short:  # a live partial that may not be shed (its stream's words are stale)
         return LaneConfig(priority=URGENT_PRIORITY, max_batch=4, max_wait_s=0.005, capacity=2048)
-    if lane[3]:  # a decode a decision waits for
+    if lane.urgent:  # a decode a decision waits for
         return LaneConfig(priority=URGENT_PRIORITY, max_batch=8, max_wait_s=0.005, capacity=2048)
     return LaneConfig(priority=3, max_batch=4, max_wait_s=0.02, capacity=1024, droppable=True,
                       max_age_s=PARTIAL_MAX_AGE_S)
 
 
 def _engine_label(lane: Hashable) -> str:
-    assert isinstance(lane, tuple)
-    return f"asr_{lane[1]}" if lane[0] == "asr" else str(lane[0])
+    assert isinstance(lane, Lane)
+    return lane.engine
 
 
 class BatchedWork:

@@ -17,7 +17,6 @@ raise themselves.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
 from collections.abc import Iterator
@@ -31,13 +30,12 @@ from turnscribe.errors import IdleTimeout, InternalError, Overloaded
 from turnscribe.runtime.lanes import Work
 from turnscribe.runtime.scheduler import LaneFull
 from turnscribe.server.logs import REQUEST_ID
+from turnscribe.server.records import log_closed, log_usage
 from turnscribe.server.redaction import frame_asks_redaction, redacted_log
 from turnscribe.server.state import AppState, FluxConnection
 from turnscribe.wire.events import Error, TurnEvent, TurnInfo, WireEncoder
-from turnscribe.wire.params import ListenParams, redacted
 
 log = logging.getLogger("turnscribe.stream")
-usage_log = logging.getLogger("turnscribe.usage")
 
 QUEUED_QUIET_S = 0.1  # draining: frames already sent are taken until none comes for this long ...
 QUEUED_MAX_S = 0.5    # ... or for at most this long (a live client sends without end)
@@ -344,35 +342,6 @@ class Stream:
         await self.ws.close(self.close_code or default)
 
 
-def usage_record(request_id: str, params: ListenParams, audio_s: float, *, redact: bool) -> str:
-    """The usage record written when a stream ends: what it used, and the labels (tags) and
-    keyterms its client gave, each ``[REDACTED]`` under redact_usage (flux-protocol.md §2.1)."""
-    shown = params.with_changes(redact_usage=redact)
-    return json.dumps({"request_id": request_id, "model": params.model, "audio_seconds": round(audio_s, 3),
-                       "keyterms": list(redacted(shown, params.keyterms)),
-                       "tags": list(redacted(shown, params.tags)), "redact_usage": redact})
-
-
-def log_usage(ws: FluxConnection, stream: Stream | None) -> None:
-    assert ws.params is not None
-    params = stream.session.params if stream is not None else ws.params  # Configure may change them
-    audio_s = stream.session.received_s if stream is not None else 0.0
-    redact = ws.redact_logs or params.redact_usage
-    usage_log.info("stream %s usage %s", ws.request_id, usage_record(ws.request_id, params, audio_s,
-                                                                      redact=redact))
-
-
-def log_closed(ws: FluxConnection, stream: Stream | None, duration_s: float) -> None:
-    """The one line that sums a stream up when it ends (fields of their own in JSON logs)."""
-    audio_s = stream.session.received_s if stream is not None else 0.0
-    turns = stream.session.turn_index if stream is not None else 0
-    code = ws.close_code if ws.close_code is not None else (stream.close_code if stream else None)
-    log.info("stream %s closed: %.1f s, %.1f s of audio, %d turn(s) ended, close code %s", ws.request_id,
-             duration_s, audio_s, turns, code,
-             extra={"request_id": ws.request_id, "duration_s": round(duration_s, 3),
-                    "audio_s": round(audio_s, 3), "turns": turns, "close_code": code})
-
-
 async def handle_stream(ws: FluxConnection, state: AppState) -> None:
     assert ws.params is not None and state.work is not None
     loop = asyncio.get_running_loop()
@@ -403,5 +372,6 @@ async def handle_stream(ws: FluxConnection, state: AppState) -> None:
         state.streams -= 1
         state.stream_ended.set()
         state.metrics.stream_closed()
-        log_usage(ws, stream)
-        log_closed(ws, stream, loop.time() - opened)
+        session = stream.session if stream is not None else None
+        log_usage(ws, session)
+        log_closed(ws, session, stream.close_code if stream is not None else None, loop.time() - opened)
