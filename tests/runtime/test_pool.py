@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
+from typing import Any
 
 import pytest
 
@@ -262,7 +263,7 @@ def test_a_reserved_worker_takes_only_urgent_lanes() -> None:
 
     lanes = {"urgent": LaneConfig(priority=0, max_batch=4, max_wait_s=0.0, capacity=64),
              "slow": LaneConfig(priority=3, max_batch=1, max_wait_s=0.0, capacity=64)}
-    pool: WorkerPool[int, int] = WorkerPool(lambda k: lanes[k if k != "stale" else "slow"], runner,
+    pool: WorkerPool[int, int] = WorkerPool(lambda k: lanes["slow" if k == "stale" else str(k)], runner,
                                             threads=2, reserved=1, reserved_priority=0)
     try:
         slow_done, urgent_done, second_slow = threading.Event(), threading.Event(), threading.Event()
@@ -294,7 +295,7 @@ def test_a_quick_worker_runs_short_work_while_every_other_worker_decodes() -> No
 
     lanes = {"quick": LaneConfig(priority=0, max_batch=4, max_wait_s=0.0, capacity=64),
              "decode": LaneConfig(priority=1, max_batch=1, max_wait_s=0.0, capacity=64)}
-    pool: WorkerPool[int, int] = WorkerPool(lambda k: lanes[k], runner, threads=2, reserved=1,
+    pool: WorkerPool[int, int] = WorkerPool(lambda k: lanes[str(k)], runner, threads=2, reserved=1,
                                             reserved_priority=1, quick=1, quick_priority=0)
     try:
         decodes = Outcomes(3)
@@ -329,7 +330,7 @@ def test_best_effort_work_waits_while_an_urgent_decode_runs() -> None:
 
     lanes = {"decode": LaneConfig(priority=1, max_batch=1, max_wait_s=0.0, capacity=64),
              "partial": LaneConfig(priority=3, max_batch=1, max_wait_s=0.0, capacity=64)}
-    pool: WorkerPool[int, int] = WorkerPool(lambda k: lanes[k], runner, threads=2, reserved=1,
+    pool: WorkerPool[int, int] = WorkerPool(lambda k: lanes[str(k)], runner, threads=2, reserved=1,
                                             reserved_priority=1, best_effort_alone=True)
     try:
         decoded, partial = threading.Event(), threading.Event()
@@ -408,7 +409,7 @@ def test_a_worker_whose_loop_fails_is_replaced(monkeypatch: pytest.MonkeyPatch) 
         real = pool._batcher.next_batch
         failed = threading.Event()
 
-        def once(*args: object, **kw: object) -> object:
+        def once(*args: Any, **kw: Any) -> Any:
             if not failed.is_set():
                 failed.set()
                 raise RuntimeError("scheduler bug")

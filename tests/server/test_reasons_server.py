@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 
 import pytest
@@ -124,7 +125,7 @@ def test_flag_and_environment_variable(monkeypatch):
         seen.append(settings)
 
     monkeypatch.setattr(cli, "_serve", fake_serve)
-    monkeypatch.setattr(cli.logging, "basicConfig", lambda **kw: None)  # leave the test run's logging alone
+    monkeypatch.setattr(logging, "basicConfig", lambda **kw: None)  # leave the test run's logging alone
     monkeypatch.delenv(REASONS_ENV, raising=False)
     assert cli.main(["serve", "--engine", "fake"]) == 0 and seen[-1].decision_reasons is False
     assert cli.main(["serve", "--engine", "fake", "--decision-reasons"]) == 0 and seen[-1].decision_reasons

@@ -11,6 +11,7 @@ import websockets
 from helpers import pcm16, tone
 from servertools import Captured, RunningServer, free_port, make_server, stream
 from websockets.exceptions import InvalidStatus
+from websockets.typing import Origin
 
 from turnscribe.server.config import Settings
 from turnscribe.server.redaction import scrub_credential
@@ -56,7 +57,7 @@ def test_wire_errors_carry_no_traceback_or_path() -> None:
             async def go(p: str = path) -> bytes:
                 with pytest.raises(InvalidStatus) as e:
                     await websockets.connect(srv.url + p)
-                return e.value.response.body
+                return bytes(e.value.response.body)
             bodies.append(asyncio.run(go()).decode())
         msgs, _, _ = asyncio.run(stream(srv.url + Q, b"", ["{broken"], close=False))
         bodies.append(json.dumps(msgs[-1]))
@@ -71,7 +72,7 @@ def test_only_allowed_browser_origins_may_open_streams() -> None:
     try:
         async def origin(value: str) -> int:
             try:
-                async with websockets.connect(srv.url + Q, origin=value) as ws:
+                async with websockets.connect(srv.url + Q, origin=Origin(value)) as ws:
                     return json.loads(await ws.recv())["type"] == "Connected" and 101
             except InvalidStatus as e:
                 body = json.loads(e.response.body)

@@ -129,10 +129,11 @@ async def stream(url: str, audio: bytes, messages: tuple[str, ...] = (), *, chun
         return out, ws.close_code
 
 
-async def side_by_side(url: str, audio: bytes, messages: tuple[str, ...] = (), **kw: float) -> tuple:
+async def side_by_side(url: str, audio: bytes, messages: tuple[str, ...] = (), *, chunk: int,
+                       pace_s: float = 0.005) -> tuple:
     """A doomed stream and a healthy one at once: ((messages, close code), (messages, close code))."""
-    bad = stream(url + Q + "&tag=" + DOOMED_TAG, audio, messages, **kw)  # type: ignore[arg-type]
-    good = stream(url + Q, audio, **kw)  # type: ignore[arg-type]
+    bad = stream(url + Q + "&tag=" + DOOMED_TAG, audio, messages, chunk=chunk, pace_s=pace_s)
+    good = stream(url + Q, audio, chunk=chunk, pace_s=pace_s)
     return tuple(await asyncio.gather(bad, good))
 
 
@@ -202,9 +203,9 @@ def speech(shared: Path) -> bytes:
 def test_a_crash_in_a_real_model_stream_fails_that_stream_only(
         real_server: RunningServer, shared: Path, fault: Callable[[str], None], logs: Captured) -> None:
     audio = speech(shared)
-    pace = {"chunk": 2560, "pace_s": 0.02}  # 80 ms of audio every 20 ms: 4x real time
-    alone, code = asyncio.run(stream(real_server.url + Q, audio, **pace))  # type: ignore[arg-type]
+    # 80 ms of audio every 20 ms: 4x real time
+    alone, code = asyncio.run(stream(real_server.url + Q, audio, chunk=2560, pace_s=0.02))
     assert code == 1000 and any(m.get("event") == "EndOfTurn" and m["transcript"] for m in alone)
     fault("step")
-    bad, good = asyncio.run(side_by_side(real_server.url, audio, **pace))
+    bad, good = asyncio.run(side_by_side(real_server.url, audio, chunk=2560, pace_s=0.02))
     assert_failed_alone(bad, good, alone, logs, "IllegalTransition: injected")
