@@ -28,9 +28,7 @@ def real_engines():
 @pytest.fixture(scope="module")
 def real_server(real_engines):
     """A real in-process server on the bundled models (no stream limit), for one test module."""
-    import sys
 
-    sys.path.insert(0, str(REPO / "tests" / "server"))
     from servertools import RunningServer, free_port
 
     from turnscribe.server.config import Settings

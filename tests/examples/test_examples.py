@@ -20,9 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
-
 from servertools import serve_process
 
 pytestmark = pytest.mark.model

@@ -14,21 +14,17 @@ import contextlib
 import json
 import os
 import random
-import sys
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
 import websockets
+from helpers import pcm16, quiet, tone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
-
-from helpers import pcm16, quiet, tone
 from servertools import make_server, stream
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from turnscribe.engines.fake import fake_engines
 from turnscribe.errors import BadRequest

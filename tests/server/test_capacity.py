@@ -83,7 +83,7 @@ def test_a_stream_gives_identical_events_alone_and_among_eight_others():
 
 def test_a_stream_that_falls_too_far_behind_gets_an_error_not_silent_lag():
     srv = make_server(max_lag_s=0.3)
-    srv.state.work._pool._runner = _slow(srv.state.work._pool._runner)  # type: ignore[union-attr]
+    srv.state.work._pool._runner = _slow(srv.state.work._pool._runner)
     audio = speech_like(4.0, seed=3)
 
     async def realtime():

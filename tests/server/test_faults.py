@@ -67,7 +67,7 @@ def turns(msgs: list[dict]) -> list[tuple[str, str]]:
 async def side_by_side(url: str, bad_keyterm: str) -> tuple[tuple, tuple]:
     bad = stream(url + Q + "&keyterm=" + bad_keyterm, AUDIO, chunk=len(AUDIO))
     good = stream(url + Q, AUDIO, chunk=3200)
-    return tuple(await asyncio.gather(bad, good))  # type: ignore[return-value]
+    return tuple(await asyncio.gather(bad, good))
 
 
 def test_an_engine_that_raises_fails_that_stream_only() -> None:

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import json
 import time
+from collections.abc import Iterator
 
 import pytest
 import websockets
@@ -37,7 +38,7 @@ def still_serves(srv: RunningServer) -> None:
 
 
 @pytest.fixture(scope="module")
-def small() -> RunningServer:
+def small() -> Iterator[RunningServer]:
     limits = Limits(max_query_bytes=400, max_text_frame_bytes=2000, max_binary_frame_bytes=8000)
     srv = make_server(limits=limits)
     yield srv

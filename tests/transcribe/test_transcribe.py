@@ -16,8 +16,6 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 from helpers import speech_like, write_pcm_wav
 from servertools import make_server
 

@@ -23,7 +23,6 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 
 from servertools import RunningServer, make_server, refused
 
