@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 
 from turnscribe.core.eot import EotModel
 from turnscribe.core.session import TurnPolicy
@@ -172,3 +173,16 @@ def ref_log_mel(audio: np.ndarray, n_frames: int, n_mels: int = 80) -> np.ndarra
     lg = np.log10(np.maximum(mel, 1e-10))
     lg = np.maximum(lg, lg.max() - 8.0)
     return (lg + 4.0) / 4.0
+
+
+# ------------------------------------------------------------------ Prometheus text
+
+
+def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """{(sample name, sorted labels): value} for every sample in an exposition."""
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    return metric_samples(text)[(name, tuple(sorted(labels.items())))]

@@ -335,7 +335,7 @@ def run(args: argparse.Namespace) -> int:
         path = data / row["path"]
         set_name, lang = row["set"], set_language(row["set"])
         params = params_for(set_name)
-        rate = int(row.get("sample_rate") or 16000)
+        rate = int(row.get("sample_rate") or SAMPLE_RATE)
         cpu0 = time.process_time()
         rep = _replay(path, engines, params, rate, force_end=args.force_end)
         cpu_s = time.process_time() - cpu0
@@ -382,7 +382,7 @@ def run(args: argparse.Namespace) -> int:
             lab = json.loads(line)
             if not str(lab.get("kind", "")).startswith(NON_SPEECH_KINDS):
                 continue
-            rep = _replay(data / lab["path"], engines, en, 16000, force_end=args.force_end)
+            rep = _replay(data / lab["path"], engines, en, SAMPLE_RATE, force_end=args.force_end)
             text = rep.final_text()
             non_speech.append({"path": lab["path"], "kind": lab["kind"], "text": text,
                                "words": len(text.split()), "max_event_words": _words_in_events(rep.events),
