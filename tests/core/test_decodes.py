@@ -22,7 +22,7 @@ def started(policy: TurnPolicy | None = None) -> tuple[Parts, DecodeSlots]:
 
 def test_a_partial_is_applied_at_its_due_time_not_before():
     p, d = started()
-    d.new_speech = True
+    d.heard_speech()
     d.ask_partial(p.params)
     (req,) = p.work.take_requests()
     assert isinstance(req.payload, AsrRequest) and not req.payload.final and req.payload.short_window
@@ -55,7 +55,7 @@ def test_a_dropped_partial_leaves_the_words_as_they_were():
 
 def test_the_pause_decode_is_final_quality_and_waited_for_only_when_due():
     p, d = started()
-    d.new_speech = True
+    d.heard_speech()
     d.ask_pause(p.params)
     (req,) = p.work.take_requests()
     assert req.payload.final and req.urgent and not d.new_speech
@@ -104,7 +104,7 @@ def test_final_words_decode_afresh_after_new_speech():
     p, d = started()
     d.prefetch_final(p.params)
     (pre,) = p.work.take_requests()
-    d.new_speech = True
+    d.heard_speech()
     step = d.final_words(p.params)
     with pytest.raises(Waiting) as w:
         finish(step)

@@ -70,11 +70,11 @@ def test_one_answer_stands_for_every_ask_point_a_late_ask_passed():
 
 def test_speech_voids_the_pause_evidence_and_abandons_the_ask():
     p, g, tr = gate()
-    g.pause_seen = True
+    assert g.pause_starts() and not g.pause_starts(), "once per pause"
     g.consider_acoustic(0.2, 0.0, tr)
     (req,) = p.work.take_requests()
     g.speech()
-    assert p.work.take_abandoned() == [req.seq] and not g.pause_seen and g.cues(()).acoustic == ()
+    assert p.work.take_abandoned() == [req.seq] and g.pause_starts() and g.cues(()).acoustic == ()
 
 
 def test_judge_returns_the_decision_with_its_evidence_and_traces_it():

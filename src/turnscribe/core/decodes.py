@@ -44,6 +44,14 @@ class DecodeSlots:
         self.prefetch: InFlight | None = None
         self.new_speech = False  # speech since the last ASR request
 
+    def heard_speech(self) -> None:
+        """Speech came: the latest decode no longer covers it."""
+        self.new_speech = True
+
+    def turn_ended(self) -> None:
+        self.abandon_all()
+        self.new_speech = False
+
     def abandon_all(self) -> None:
         """Newer audio or a newer decode made every decode in flight obsolete."""
         for pending in (self.partial, self.prefetch, self.pause):

@@ -58,7 +58,7 @@ class EndGate:
         self._acoustic: tuple[int, int] | None = None  # (seq, ask points it answers) in flight
         self.confidence = 0.0
         self.confidence_cues: Cues | None = None  # what ``confidence`` was computed from (reasons)
-        self.pause_seen = False   # this pause's start was handled (its decode asked for)
+        self._pause_seen = False  # this pause's start was handled (its decode asked for)
         self._model_end_at: float | None = None  # last speech of the previous turn, if the model ended it
         self._soon_after_end = False             # this turn began right after such an end
         self.trace: list[tuple[float, Cues]] = []  # (time, cues) at each decision if policy.trace
@@ -76,8 +76,17 @@ class EndGate:
     def speech(self) -> None:
         """The speaker spoke: this pause's evidence is void; the next pause starts afresh."""
         self.drop_acoustic()
-        self.pause_seen = False
+        self._pause_seen = False
         self._asks = []
+
+    def pause_starts(self) -> bool:
+        """True at the first frame of a pause worth deciding on (once per pause)."""
+        first, self._pause_seen = not self._pause_seen, True
+        return first
+
+    def no_turn(self) -> None:
+        """No turn is open (a start attempt found none): nothing to be confident about."""
+        self.confidence = 0.0
 
     def turn_ended(self) -> None:
         self._asks = []

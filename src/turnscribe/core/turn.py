@@ -58,7 +58,7 @@ class Turns:
         resumed = self._act.resumed_after
         if resumed is not None and self.machine.state is TurnState.ONGOING and self.decodes.pause is None:
             self.transcriber.anchor(*resumed)
-        self.decodes.new_speech = True
+        self.decodes.heard_speech()
         self._start_pending = True
 
     def frame(self) -> Step[None]:
@@ -110,7 +110,7 @@ class Turns:
         act, pol = self._act, self.policy
         onset = act.speech_onset
         if onset is None or not self._start_pending or act.speech_run < pol.min_speech_s:
-            self.gate.confidence = 0.0
+            self.gate.no_turn()
             return TurnEvent.UPDATE
         start = max(self._window_start, onset - pol.preroll_s)
         self.transcriber.begin(start)
@@ -182,10 +182,8 @@ class Turns:
         if silence < self.policy.pause_min_s:
             return
         gate, d = self.gate, self.decodes
-        if not gate.pause_seen:
-            gate.pause_seen = True
-            if (yield from self._pause_started()):
-                return
+        if gate.pause_starts() and (yield from self._pause_started()):
+            return
         gate.consider_acoustic(silence, self._turn_start, self.transcriber.transcript)
         if d.pause is not None:
             yield from d.settle_pause()  # due at once when pause_slack_s is 0
@@ -252,12 +250,11 @@ class Turns:
 
     def _after_end(self) -> None:
         self.machine.advance_index()
-        self.decodes.abandon_all()
+        self.decodes.turn_ended()
         self._work.next_generation()
         self._window_start = self._act.now
         self.transcriber.reset()
         self._eager_words = None
         self.gate.turn_ended()
         self._act.forget_onset()
-        self.decodes.new_speech = False
         self._start_pending = False
