@@ -1,5 +1,8 @@
 """The eot-bench style sweep: spans, decisions per policy, frontier and headline figures."""
 
+import argparse
+import json
+
 import numpy as np
 import pytest
 
@@ -111,3 +114,55 @@ def test_cross_validation_chooses_the_parameters_on_the_other_folds(monkeypatch)
     models = eot_crossval.cv_models(clips, lambda c: c["group"])
     assert models["c"] is listens, "chosen on a and b, where the acoustic answer separates holds from ends"
     assert set(models) == {"a", "b", "c"}
+
+
+def _recorded(path: str, group: str, hold_acoustic: float) -> dict:
+    """A recorded clip (``eot_record.record``'s form) with a hold at 1.0-1.8 s and an eot at 3.0-6.0 s."""
+    def cues(silence: float, acoustic: float) -> dict:
+        return {"silence": silence, "acoustic": [acoustic], "words": [["Fine.", 0.1, 0.4, 0.9]],
+                "soon_after_end": False, "recent_pauses": []}
+
+    frames = [(round(1.0 + k * 0.08, 2), cues(k * 0.08, hold_acoustic)) for k in range(1, 10)]
+    frames += [(round(3.0 + k * 0.08, 2), cues(k * 0.08, 0.99)) for k in range(1, 38)]
+    vad = [[round(k * 0.08, 2), round(max(0.0, k * 0.08 - (1.0 if k * 0.08 < 3.0 else 3.0)), 2)
+            if (1.0 < k * 0.08 <= 1.8 or k * 0.08 > 3.0) else 0.0] for k in range(1, 76)]
+    return {"path": path, "group": group, "spans": [[1.0, 1.8, True, "x"], [3.0, 6.0, False, "complete"]],
+            "trace": frames, "vad": vad, "smart_turn": [[0.3] * 10, [0.9] * 15]}
+
+
+def test_labels_of_every_turn_set_are_found_and_named(tmp_path):
+    from turnscribe.eval.eot_spans import load_labels
+
+    turn = {"start_s": 0.5, "end_s": 1.0, "pauses": []}
+    for rel in ("turns/labels.jsonl", "turns/real/labels.jsonl", "turns/callers/labels.jsonl", "turns/x/y.jsonl"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        name = rel.replace("labels.jsonl", "a.wav")
+        (tmp_path / rel).write_text(json.dumps({"path": name, "kind": "k", "duration_s": 2.0, "turns": [turn]}) + "\n")
+    labels = load_labels(tmp_path)
+    assert sorted(lab["set"] for lab in labels) == ["callers", "real", "synthetic"], "turns/x has no labels.jsonl"
+
+
+@pytest.mark.parametrize("sets", [("callers",), ("callers", "real"), ("synthetic", "real", "callers")])
+def test_eval_eot_on_any_number_of_turn_sets(tmp_path, sets):
+    """Pooled and per set, every system with both baselines; a cross-validation with one fold is
+    left out with its reason instead of crashing (an empty training fold)."""
+    from turnscribe.eval import eotbench
+
+    clips = []
+    for i, s in enumerate(sets):
+        folder = "turns" if s == "synthetic" else f"turns/{s}"
+        clips += [_recorded(f"{folder}/c{i}a.wav", f"speaker{i}", 0.02), _recorded(f"{folder}/c{i}b.wav", f"speaker{i}", 0.97)]
+    (tmp_path / "rec.json").write_text(json.dumps(clips))
+    args = argparse.Namespace(data=tmp_path, out=tmp_path / "out", url=None, from_recording=str(tmp_path / "rec.json"),
+                              no_plots=False)
+    assert eotbench.run(args) == 0
+    doc = json.loads((tmp_path / "out" / "eot.json").read_text())
+    assert doc["sets"] == sorted(sets)
+    assert {"turnscribe_shipped", "smart_turn", "silence"} <= set(doc["systems"])
+    for entry in doc["systems"].values():
+        assert set(entry["per_set"]) == set(sets) and all(r["frontier"] for r in entry["per_set"].values())
+    one = len(sets) == 1
+    assert ("turnscribe_cv_sets" in doc["cv_skipped"]) == one and ("turnscribe_cv_sets" in doc["systems"]) != one
+    for s in sets:
+        assert (tmp_path / "out" / f"pareto_{s}.png").stat().st_size > 1000
+    assert (tmp_path / "out" / "pareto.png").exists()

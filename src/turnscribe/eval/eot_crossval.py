@@ -1,6 +1,8 @@
 """Step 3 of ``turnscribe eval eot``, out of sample: turnscribe's parameters are set by hand
 (``eot.EotModel``), so they are evaluated cross-validated, leaving out one speaker/source group at a
-time and across the two labelled sets, beside the shipped values and the two baselines."""
+time and one turn set at a time, beside the shipped values and the two baselines; every system is
+reported pooled and per turn set. A cross-validation with a single fold (one group, one set) is
+left out, with the reason."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from turnscribe.core.eot import EotModel
-from turnscribe.eval.eot_spans import Rec
+from turnscribe.eval.eot_spans import Rec, set_of
 from turnscribe.eval.eot_sweep import (
     Track,
     brief,
@@ -28,8 +30,8 @@ from turnscribe.wire.params import Thresholds
 
 
 def data_set_of(clip: Rec) -> str:
-    """Which labelled set a clip comes from: the real turn set or the synthetic turn clips."""
-    return "real" if str(clip["path"]).startswith("turns/real/") else "synthetic"
+    """Which turn set a clip comes from (recordings made before sets were named: from its path)."""
+    return str(clip.get("set") or set_of(str(clip["path"])))
 
 
 # turnscribe's parameters are set by hand (eot.py), not fitted; cross-validation re-chooses the
@@ -83,47 +85,69 @@ def cv_models(clips: Sequence[Rec], key: Callable[[Rec], str],
 
 def headlines_by(per_clip: Sequence[tuple[Rec, list[Track]]], key: Callable[[Rec], str], *, system: str) -> Rec:
     """The headline figures of each subset of clips sharing a value of ``key``."""
+    return {g: headline(sweep(ts, system=system)) for g, ts in _tracks_by(per_clip, key).items()}
+
+
+def _tracks_by(per_clip: Sequence[tuple[Rec, list[Track]]], key: Callable[[Rec], str]) -> dict[str, list[Track]]:
     groups: dict[str, list[Track]] = {}
     for clip, tracks in per_clip:
         groups.setdefault(key(clip), []).extend(tracks)
-    return {g: headline(sweep(ts, system=system)) for g, ts in sorted(groups.items())}
+    return dict(sorted(groups.items()))
+
+
+def _held_out(models: dict[str, EotModel], key: Callable[[Rec], str]) -> Callable[[Rec], list[Track]]:
+    """turnscribe's tracks of a clip with the model chosen without the clip's fold."""
+    return lambda c: tracks_turnscribe(c, models[key(c)])
 
 
 def kind(system: str) -> str:
     return system if system in ("smart_turn", "silence") else "turnscribe"
 
 
+def report(tracks: Sequence[Track], system: str, settings: Thresholds) -> Rec:
+    """One system on one set of tracks: headline, frontier and, for turnscribe, the default point."""
+    pts = sweep(tracks, system=kind(system))
+    entry: Rec = {"headline": headline(pts), "frontier": [brief(p) for p in frontier(pts)]}
+    if kind(system) == "turnscribe":
+        entry["default_point"] = brief(score_policy(
+            tracks, settings.eot_threshold, 0.0, settings.eot_timeout_ms / 1000))
+    return entry
+
+
 def evaluate(clips: Sequence[Rec], *, default: EotModel | None = None, settings: Thresholds | None = None) -> Rec:
-    """Every system through the sweep, overall and per group; the default settings' point."""
+    """Every system through the sweep, pooled and per turn set (and headlines per group); the
+    default settings' point."""
     default = default or EotModel()
     settings = settings or Thresholds()
+
     def group(c: Rec) -> str:
         return str(c["group"])
 
     scored = candidate_tracks(clips)
-    models = cv_models(clips, group, scored)
-    by_set = cv_models(clips, data_set_of, scored)
-    systems: dict[str, Callable[[Rec], list[Track]]] = {
-        "turnscribe_cv_speakers": lambda c: tracks_turnscribe(c, models[c["group"]]),
-        "turnscribe_cv_sets": lambda c: tracks_turnscribe(c, by_set[data_set_of(c)]),
-        "turnscribe_shipped": lambda c: tracks_turnscribe(c, default),
-        "smart_turn": tracks_smart_turn,
-        "silence": tracks_silence,
-    }
-    doc: Rec = {"groups": sorted({c["group"] for c in clips}), "systems": {}}
+    systems: dict[str, Callable[[Rec], list[Track]]] = {}
+    cv_choice: dict[str, EotModel] = {}
+    skipped: dict[str, str] = {}
+    for name, key, unit in (("turnscribe_cv_speakers", group, "speaker/source group"),
+                            ("turnscribe_cv_sets", data_set_of, "turn set")):
+        if len({key(c) for c in clips}) < 2:
+            skipped[name] = f"one {unit}: no fold to leave out"
+            continue
+        models = cv_models(clips, key, scored)
+        cv_choice.update(models)
+        systems[name] = _held_out(models, key)
+    systems |= {"turnscribe_shipped": lambda c: tracks_turnscribe(c, default),
+                "smart_turn": tracks_smart_turn, "silence": tracks_silence}
+    doc: Rec = {"groups": sorted({group(c) for c in clips}), "sets": sorted({data_set_of(c) for c in clips}),
+                "systems": {}, "cv_skipped": skipped}
     for name, make in systems.items():
         per_clip = [(c, make(c)) for c in clips]  # the confidences of a clip are computed once
-        tracks = [t for _, ts in per_clip for t in ts]
-        pts = sweep(tracks, system=kind(name))
-        entry: Rec = {"headline": headline(pts), "frontier": [brief(p) for p in frontier(pts)]}
-        if name.startswith("turnscribe"):
-            entry["default_point"] = brief(score_policy(
-                tracks, settings.eot_threshold, 0.0, settings.eot_timeout_ms / 1000))
-            entry["eager"] = eager_report(tracks, settings.eot_threshold, settings.eot_timeout_ms / 1000)
+        entry = report([t for _, ts in per_clip for t in ts], name, settings)
+        if kind(name) == "turnscribe":
+            entry["eager"] = eager_report([t for _, ts in per_clip for t in ts], settings.eot_threshold,
+                                          settings.eot_timeout_ms / 1000)
         entry["per_group"] = headlines_by(per_clip, group, system=kind(name))
-        entry["per_set"] = headlines_by(per_clip, data_set_of, system=kind(name))
+        entry["per_set"] = {s: report(ts, name, settings) for s, ts in _tracks_by(per_clip, data_set_of).items()}
         doc["systems"][name] = entry
-    doc["cv_choice"] = {g: {n: getattr(m, n) for n in CV_GRID} for g, m in (*models.items(), *by_set.items())}
+    doc["cv_choice"] = {g: {n: getattr(m, n) for n in CV_GRID} for g, m in cv_choice.items()}
     doc["shipped"] = {n: getattr(default, n) for n in CV_GRID}
     return doc
-

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from turnscribe.client.wav import read_pcm16_wav
-from turnscribe.eval.eot_spans import FRAME_S, Rec, Span, clip_params, group_of, spans_of
+from turnscribe.eval.eot_spans import FRAME_S, Rec, Span, clip_params, group_of, set_of, spans_of
 from turnscribe.types.engine import SAMPLE_RATE, TurnRequest, VadRequest
 
 ORACLE_END_S = 2.4                     # each turn is ended by hand this long after its labelled end
@@ -94,6 +94,7 @@ def record(data: Path, labels: Sequence[Rec], engines: Any, log: Callable[[str],
         times, sil = vad_silence(audio, engines.vad)
         clips.append({
             "path": label["path"], "kind": label["kind"], "group": group_of(label),
+            "set": label.get("set") or set_of(str(label["path"])),
             "language": str(label.get("language") or "en"), "label": label,
             "spans": [[s.start, s.end, s.hold, s.kind] for s in spans],
             "trace": [(round(t, 3), cues_record(c)) for t, c in rep.session.trace],

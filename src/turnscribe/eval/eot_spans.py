@@ -56,16 +56,28 @@ def spans_of(label: Rec) -> list[Span]:
     return out
 
 
+def set_of(path: str) -> str:
+    """The turn set a clip belongs to, from its path under the data folder: the folder below
+    ``turns/`` (``real``, ``callers``, ...), or ``synthetic`` for the clips in ``turns/`` itself."""
+    parts = Path(path).parts
+    return parts[1] if len(parts) > 2 else "synthetic"
+
+
+def label_files(data: Path) -> list[Path]:
+    """Every turn set's labels: ``turns/labels.jsonl`` and each ``turns/*/labels.jsonl``."""
+    root = data / "turns" / "labels.jsonl"
+    return ([root] if root.exists() else []) + sorted(data.glob("turns/*/labels.jsonl"))
+
+
 def load_labels(data: Path, *, turnless: bool = False) -> list[Rec]:
-    """The synthetic turn clips and the real turn set: clips with turns (the two-speaker
-    conversation is left out: its turns are not one user's), and with ``turnless`` also the
-    silence and noise clips (no turn may start in them)."""
+    """The clips with turns of every turn set (the two-speaker conversation is left out: its turns
+    are not one user's), and with ``turnless`` also the silence and noise clips (no turn may start
+    in them). Each label gets its ``set`` (``set_of``)."""
     rows: list[Rec] = []
-    for rel in ("turns/labels.jsonl", "turns/real/labels.jsonl"):
-        path = data / rel
-        if path.exists():
-            rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if (r.get("turns") or turnless) and r["kind"] != "real_conversation_mono_mix"]
+    for path in label_files(data):
+        rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if (r.get("turns") or turnless) and r["kind"] != "real_conversation_mono_mix"]
+    return [{**r, "set": set_of(str(r["path"]))} for r in rows]
 
 
 def clip_params(label: Rec) -> ListenParams:

@@ -76,8 +76,11 @@ def run(args: argparse.Namespace) -> int:
     print(summary(doc))
     if not args.no_plots:
         plot(doc, out / "pareto.png")
+        for s in doc["sets"]:
+            plot(doc, out / f"pareto_{s}.png", turn_set=s)
         plot_clips(clips, out / "clips")
-        print(f"wrote {out / 'eot.json'}, {out / 'pareto.png'} and a plot per clip in {out / 'clips'}")
+        print(f"wrote {out / 'eot.json'}, {out / 'pareto.png'} (pooled), a pareto_<set>.png per turn set "
+              f"and a plot per clip in {out / 'clips'}")
     return 0
 
 
