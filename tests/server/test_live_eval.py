@@ -54,3 +54,25 @@ def test_a_silent_clip_counts_as_turnless_and_a_start_in_it_as_spurious(server, 
     assert score_live(label, fake_start)["spurious_starts"] == 1
     summary = live_summary([scored, score_live(label, fake_start)])
     assert summary["turnless_clips"] == 2 and summary["spurious_starts"] == 1
+
+
+def test_the_url_mode_scores_every_turn_set_pooled_and_per_set(server, tmp_path):
+    import argparse
+    import json
+
+    from turnscribe.eval import eotbench
+
+    turn = {"start_s": 0.5, "end_s": 1.8, "pauses": []}
+    for folder in ("turns", "turns/callers"):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+        write_wav(tmp_path / folder / "a.wav", quiet(0.5), tone(1.3), quiet(2.2))
+        label = {"path": f"{folder}/a.wav", "kind": "k", "duration_s": 4.0, "speaker": folder, "turns": [turn]}
+        (tmp_path / folder / "labels.jsonl").write_text(json.dumps(label) + "\n")
+    args = argparse.Namespace(data=tmp_path, out=tmp_path / "out", url=f"{server.url}/v2/listen", streams=2,
+                              groups="", limit=None, api_key=None, eot_threshold=None, eager_eot_threshold=None,
+                              eot_timeout_ms=None)
+    (tmp_path / "out").mkdir()
+    assert eotbench.run(args) == 0
+    doc = json.loads((tmp_path / "out" / "live.json").read_text())
+    assert set(doc["per_set"]) == {"synthetic", "callers"}
+    assert doc["overall"]["eots"] == 2 and all(m["eots"] == 1 for m in doc["per_set"].values())

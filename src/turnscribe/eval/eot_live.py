@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from turnscribe.eval.eot_report import ms
-from turnscribe.eval.eot_spans import Rec, group_of, spans_of
+from turnscribe.eval.eot_spans import Rec, group_of, set_of, spans_of
 from turnscribe.eval.live import stream_many
 
 
@@ -72,6 +72,14 @@ def live_summary(scored: Sequence[Rec]) -> Rec:
             "spurious_starts": sum(c["spurious_starts"] for c in scored)}
 
 
+def _summaries(clips: Sequence[Rec], key: str) -> dict[str, Rec]:
+    """``live_summary`` of each subset of clips sharing ``clip[key]``."""
+    by: dict[str, list[Rec]] = {}
+    for c in clips:
+        by.setdefault(str(c[key]), []).append(c)
+    return {k: live_summary(v) for k, v in sorted(by.items())}
+
+
 def run_live(args: argparse.Namespace, labels: Sequence[Rec], out: Path) -> int:
     th = {"eot_threshold": args.eot_threshold, "eager_eot_threshold": args.eager_eot_threshold,
           "eot_timeout_ms": args.eot_timeout_ms}
@@ -79,16 +87,17 @@ def run_live(args: argparse.Namespace, labels: Sequence[Rec], out: Path) -> int:
     headers = {"Authorization": f"Token {args.api_key}"} if args.api_key else None
     results = asyncio.run(stream_many(args.url, jobs, concurrency=args.streams, headers=headers))
     clips: list[Rec] = []
-    by_group: dict[str, list[Rec]] = {}
     for lab, res in zip(labels, results, strict=True):
         sc = score_live(lab, res.turninfos())
-        sc.update(path=lab["path"], group=group_of(lab), error=res.error, close_code=res.close_code)
+        sc.update(path=lab["path"], group=group_of(lab), set=set_of(str(lab["path"])), error=res.error,
+                  close_code=res.close_code)
         clips.append(sc)
-        by_group.setdefault(group_of(lab), []).append(sc)
     doc = {"url": args.url, "streams": args.streams, "thresholds": th, "overall": live_summary(clips),
-           "per_group": {g: live_summary(v) for g, v in sorted(by_group.items())}, "clips": clips}
+           "per_set": _summaries(clips, "set"), "per_group": _summaries(clips, "group"), "clips": clips}
     (out / "live.json").write_text(json.dumps(doc, indent=1))
-    for name, m in [("overall", doc["overall"]), *doc["per_group"].items()]:
+    rows = [("pooled", doc["overall"]), *((f"set {s}", m) for s, m in doc["per_set"].items()),
+            *doc["per_group"].items()]
+    for name, m in rows:
         print(f"{name:22s} cut-offs {m['cut']}/{m['holds']} holds"
               f" ({100 * (m['cutoff'] or 0):.1f}%), {m['cut_in_speech']} more inside speech;"
               f" EndOfTurn latency (wall clock) median {ms(m['latency_median_s'])}, mean"
