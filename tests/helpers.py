@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import wave
 from collections.abc import Iterable
 from pathlib import Path
@@ -14,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from turnscribe.core.eot import EotModel
 from turnscribe.core.session import TurnPolicy
 from turnscribe.engines.fake import fake_engines
-from turnscribe.runtime.driver import InlineSession
+from turnscribe.runtime.driver import InlineSession, drive, frames_of
 from turnscribe.wire.events import Event, TurnInfo
 from turnscribe.wire.params import ListenParams, Thresholds
 
@@ -84,17 +83,7 @@ def run(audio: bytes, *, p: ListenParams | None = None, chunk: int = 2560,
     """Feed ``audio`` in ``chunk``-byte frames, text ``actions`` at byte offsets, then CloseStream."""
     s = InlineSession(p or params(), engines or fake_engines(script), policy=policy)
     events: list[Event] = []
-    pending = sorted(actions)
-    for off in range(0, len(audio), chunk):
-        while pending and pending[0][0] <= off:
-            s.receive_text(pending.pop(0)[1])
-        s.receive_audio(audio[off:off + chunk])
-        events += s.events_to_send()
-    for _, text in pending:
-        s.receive_text(text)
-    if close:
-        s.receive_text(json.dumps({"type": "CloseStream"}))
-    events += s.events_to_send()
+    drive(s, frames_of(audio, chunk), on_events=events.extend, actions=list(actions), close=close)
     return events, s
 
 

@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from turnscribe.bench.load import server_command, wait_ready
+from turnscribe.bench.server_process import server_command, wait_ready
 from turnscribe.engines.fake import fake_engines
 from turnscribe.server.app import start_server, start_work
 from turnscribe.server.config import Settings

@@ -19,7 +19,6 @@ from websockets.http11 import Request, Response
 
 from turnscribe.bench import server_process
 from turnscribe.bench.lag_client import ClientResult, run_client
-from turnscribe.bench.server_process import listen_url
 from turnscribe.bench.slo import Slo, find_max_ladder, max_within_slo, percentile
 from turnscribe.bench.step import summarize_step
 from turnscribe.bench.workload import (
@@ -32,6 +31,7 @@ from turnscribe.bench.workload import (
     parse_mix,
 )
 from turnscribe.cli import main
+from turnscribe.client.url import listen_url
 
 RATE = 16000
 

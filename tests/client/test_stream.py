@@ -14,7 +14,8 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from turnscribe.client.stream import StreamResult, stream
-from turnscribe.runtime.driver import CLOSE_STREAM, frames_of
+from turnscribe.runtime.driver import frames_of
+from turnscribe.wire.messages import CLOSE_STREAM
 
 RATE_BPS = 32000.0                # 16 kHz linear16
 FRAME = 640                       # 20 ms of it

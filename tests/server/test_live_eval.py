@@ -7,7 +7,7 @@ import time
 
 from helpers import quiet, tone, write_wav
 
-from turnscribe.eval.eotbench import live_summary, score_live
+from turnscribe.eval.eot_live import live_summary, score_live
 from turnscribe.eval.live import stream_file
 
 

@@ -20,8 +20,8 @@ from helpers import speech_like, write_pcm_wav
 from servertools import make_server
 
 from turnscribe.cli import main
+from turnscribe.client.url import listen_url
 from turnscribe.transcribe.formats import TurnCollector, write_formatted
-from turnscribe.transcribe.runner import listen_url
 from turnscribe.transcribe.source import SourceError, open_source
 
 RATE = 16000

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from turnscribe.bench.workload import FRAME_BYTES, StreamSpec
 from turnscribe.client.stream import StreamResult, stream
+from turnscribe.client.url import with_query
 from turnscribe.runtime.driver import frames_of
 from turnscribe.types.engine import SAMPLE_RATE
 
@@ -42,8 +43,7 @@ async def run_client(url: str, spec: StreamSpec, *, start_delay_s: float, warmup
                      close_timeout_s: float, headers: Mapping[str, str] | None = None) -> ClientResult:
     """Stream ``spec`` after ``start_delay_s``; lags of windows ending before ``warmup_s`` are left out."""
     await asyncio.sleep(start_delay_s)
-    sep = "&" if "?" in url else "?"
-    full = f"{url}{sep}model={spec.model}&encoding=linear16&sample_rate={SAMPLE_RATE}"
+    full = with_query(url, [("model", spec.model), ("encoding", "linear16"), ("sample_rate", str(SAMPLE_RATE))])
     got = await stream(full, frames_of(spec.audio, FRAME_BYTES), bytes_per_second=2.0 * SAMPLE_RATE,
                        headers=headers, close_timeout_s=close_timeout_s)
     return measure(spec, got, warmup_s)

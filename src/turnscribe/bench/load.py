@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from turnscribe.bench.report import format_table, mix_label, plot
-from turnscribe.bench.server_process import Server, listen_url, read_rss_mb, server_command, wait_ready
+from turnscribe.bench.server_process import Server, http_base, read_rss_mb, wait_ready
 from turnscribe.bench.slo import Slo, find_max_ladder, max_within_slo
 from turnscribe.bench.step import add_rss_per_stream, run_step
 from turnscribe.bench.workload import (
@@ -43,8 +43,9 @@ from turnscribe.bench.workload import (
     load_clips,
     parse_mix,
 )
+from turnscribe.client.url import listen_url
 
-__all__ = ["run", "server_command", "wait_ready"]  # tests/server start servers with these two
+__all__ = ["run"]
 
 
 def _parse_streams(text: str) -> list[int]:
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         for mode in modes:  # load the models one server at a time (it is CPU-heavy)
             if url is not None:
                 servers[mode] = Server(mode, url, args.pid)
-                wait_ready(url.replace("ws", "http", 1).rsplit("/v2/listen", 1)[0], args.ready_timeout)
+                wait_ready(http_base(url), args.ready_timeout)
             else:
                 log_path = out.with_name(f"{out.stem}_server_{mode}.log")
                 print(f"starting the {mode} server ...", file=sys.stderr, flush=True)

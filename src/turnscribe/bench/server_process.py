@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from turnscribe.wire.params import LISTEN_PATH
+
 
 def _clock_ticks() -> int:
     try:
@@ -114,7 +116,7 @@ class Server:
         with open(log_path, "wb") as logf:
             proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env=env)
-        srv = cls(mode, f"ws://127.0.0.1:{port}/v2/listen", proc.pid, cmd, proc, log_path)
+        srv = cls(mode, f"ws://127.0.0.1:{port}{LISTEN_PATH}", proc.pid, cmd, proc, log_path)
         try:
             wait_ready(f"http://127.0.0.1:{port}", ready_timeout_s, proc, log_path)
         except BaseException:
@@ -132,15 +134,6 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
-
-
-def listen_url(url: str) -> str:
-    """``ws://host:port`` (any path or none) → the ``/v2/listen`` endpoint, without a query."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("ws", "wss") or not parts.netloc:
-        raise ValueError(f"--url must look like ws://host:port, got {url!r}")
-    return f"{parts.scheme}://{parts.netloc}{parts.path if parts.path not in ('', '/') else '/v2/listen'}"
-
 
 
 def http_base(ws_url: str) -> str:

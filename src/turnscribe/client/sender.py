@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from turnscribe.runtime.driver import CLOSE_STREAM, RealTimeSchedule
+from turnscribe.runtime.driver import RealTimeSchedule
+from turnscribe.wire.messages import CLOSE_STREAM
 
 __all__ = ["PacedSender", "SendLog"]
 

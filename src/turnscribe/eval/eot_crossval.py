@@ -141,10 +141,10 @@ def evaluate(clips: Sequence[Rec], *, default: EotModel | None = None, settings:
                 "systems": {}, "cv_skipped": skipped}
     for name, make in systems.items():
         per_clip = [(c, make(c)) for c in clips]  # the confidences of a clip are computed once
-        entry = report([t for _, ts in per_clip for t in ts], name, settings)
+        tracks = [t for _, ts in per_clip for t in ts]
+        entry = report(tracks, name, settings)
         if kind(name) == "turnscribe":
-            entry["eager"] = eager_report([t for _, ts in per_clip for t in ts], settings.eot_threshold,
-                                          settings.eot_timeout_ms / 1000)
+            entry["eager"] = eager_report(tracks, settings.eot_threshold, settings.eot_timeout_ms / 1000)
         entry["per_group"] = headlines_by(per_clip, group, system=kind(name))
         entry["per_set"] = {s: report(ts, name, settings) for s, ts in _tracks_by(per_clip, data_set_of).items()}
         doc["systems"][name] = entry

@@ -44,12 +44,12 @@ import sys
 from pathlib import Path
 
 from turnscribe.eval.eot_crossval import evaluate
-from turnscribe.eval.eot_live import live_summary, run_live, score_live
+from turnscribe.eval.eot_live import run_live
 from turnscribe.eval.eot_record import record
 from turnscribe.eval.eot_report import plot, plot_clips, summary
 from turnscribe.eval.eot_spans import group_of, load_labels
 
-__all__ = ["add_command", "live_summary", "run", "score_live"]  # tests/server score live streams with these
+__all__ = ["add_command", "run"]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,9 +7,9 @@ import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 from turnscribe.client.stream import stream
+from turnscribe.client.url import with_query
 from turnscribe.client.wav import read_pcm16_wav
 from turnscribe.runtime.driver import frames_of
 
@@ -36,7 +36,7 @@ async def stream_file(url: str, path: Path, query: dict[str, str], *, headers: d
     pcm = read_pcm16_wav(path)
     res = LiveResult(str(path))
     q = {"encoding": "linear16", "sample_rate": str(pcm.sample_rate), **query}
-    full = f"{url}{'&' if '?' in url else '?'}{urlencode(q)}"
+    full = with_query(url, q.items())
     frame = int(pcm.sample_rate * FRAME_S) * 2
     got = await stream(full, frames_of(pcm.data, frame), bytes_per_second=2.0 * pcm.sample_rate, headers=headers,
                        close_timeout_s=close_timeout_s)

@@ -12,7 +12,6 @@ pacing it shares with the WebSocket sender (``turnscribe.client.sender``).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 
@@ -21,6 +20,7 @@ from turnscribe.core.session import Session, TurnPolicy
 from turnscribe.core.work import EngineRequest, EngineResult, Value
 from turnscribe.types.engine import AsrEngine, AsrRequest, Engines, TurnRequest, VadRequest
 from turnscribe.wire.events import Event
+from turnscribe.wire.messages import CLOSE_STREAM
 from turnscribe.wire.params import ListenParams
 
 
@@ -105,9 +105,6 @@ class InlineSession:
             self.work_batches += 1
             for res in run_requests(self.engines, work):
                 self.session.deliver(res)
-
-
-CLOSE_STREAM = json.dumps({"type": "CloseStream"})  # what a client sends to end its stream
 
 
 def frames_of(data: bytes, frame_bytes: int) -> list[bytes]:

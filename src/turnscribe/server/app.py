@@ -38,11 +38,10 @@ from turnscribe.server import redaction, static
 from turnscribe.server.config import Settings
 from turnscribe.server.state import AppState, FluxConnection
 from turnscribe.types.engine import Engines
-from turnscribe.wire.params import parse_listen_params
+from turnscribe.wire.params import LISTEN_PATH, parse_listen_params
 
 log = logging.getLogger("turnscribe.server")
 
-LISTEN_PATH = "/v2/listen"
 DRAIN_FLUSH_S = 10.0  # after the drain deadline: time for the last flushes and close handshakes
 AUTH_SUBPROTOCOLS = ("token", "bearer")
 

@@ -276,6 +276,7 @@ class Stream:
         with self.guard("at_turn_boundary"):  # (this task's exceptions would go unseen)
             return self.session.at_turn_boundary()
         return True  # it crashed: the stream is closed, nothing to wait for
+
     async def throttle(self) -> None:
         """A client far ahead of the decisions (faster than real time) is not read from until the
         server has caught up: TCP then slows it down, and its audio is never buffered without bound."""

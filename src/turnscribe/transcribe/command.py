@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
+from turnscribe.client.url import listen_url
 from turnscribe.errors import BadRequest
 from turnscribe.transcribe.formats import EXTENSIONS, FORMATS, TurnCollector, write_formatted
-from turnscribe.transcribe.runner import Outcome, listen_url, run_local, run_remote
+from turnscribe.transcribe.runner import Outcome, run_local, run_remote
 from turnscribe.transcribe.source import STREAM_ENCODINGS, AudioSource, SourceError, open_source
 from turnscribe.types.engine import Engines
 from turnscribe.wire.params import MODELS, REDACT_VALUES, SAMPLE_RATES, ListenParams, parse_listen_params

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from turnscribe.client.receiver import Arrival
 from turnscribe.client.stream import stream
@@ -23,9 +22,7 @@ from turnscribe.types.engine import Engines
 from turnscribe.wire.events import Error, Event, WireEncoder
 from turnscribe.wire.params import ListenParams
 
-__all__ = ["LISTEN_PATH", "Outcome", "listen_url", "run_local", "run_remote"]
-
-LISTEN_PATH = "/v2/listen"
+__all__ = ["Outcome", "run_local", "run_remote"]
 
 OnMessage = Callable[[str], None]
 OnProgress = Callable[[float], None]   # seconds of audio just sent
@@ -58,15 +55,6 @@ def run_local(source: AudioSource, params: ListenParams, engines: Engines, *, on
     if outcome.close_code is None:
         outcome.close_code = 1000
     return outcome
-
-
-def listen_url(base: str, pairs: Sequence[tuple[str, str]]) -> str:
-    """``ws://host:port`` (or a full ``.../v2/listen`` URL) plus the query."""
-    parts = urlsplit(base)
-    if parts.scheme not in ("ws", "wss"):
-        raise ValueError(f"--url must start with ws:// or wss://, got {base!r}")
-    path = parts.path.rstrip("/") or LISTEN_PATH
-    return urlunsplit((parts.scheme, parts.netloc, path, urlencode(list(pairs)), ""))
 
 
 async def run_remote(url: str, source: AudioSource, *, on_message: OnMessage, api_key: str | None = None,

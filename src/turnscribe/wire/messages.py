@@ -27,6 +27,8 @@ from turnscribe.wire.params import (
     validate_thresholds,
 )
 
+CLOSE_STREAM = json.dumps({"type": "CloseStream"})  # what a client sends to end its stream (§7.4)
+
 _CONFIGURE_FIELDS = {"type", "thresholds", "keyterms", "language_hints", "numerals", "profanity_filter",
                      "redact_usage"}
 _BOOL_FIELDS = ("numerals", "profanity_filter", "redact_usage")

@@ -18,6 +18,7 @@ from turnscribe.errors import BadRequest
 from turnscribe.types.engine import SAMPLE_RATE
 from turnscribe.wire.limits import DEFAULT_LIMITS, Limits
 
+LISTEN_PATH = "/v2/listen"  # the streaming endpoint these parameters are the query of
 MODELS = ("flux-general-en", "flux-general-multi")
 MULTI_MODEL = "flux-general-multi"
 ENCODINGS = ("linear16", "linear32", "mulaw", "alaw", "opus", "ogg-opus")
