@@ -53,8 +53,18 @@ def test_a_dropped_partial_leaves_the_words_as_they_were():
     assert d.partial is None and p.transcriber.transcript.words == ()
 
 
-def test_the_pause_decode_is_final_quality_and_waited_for_only_when_due():
+def test_the_pause_decode_is_waited_for_at_once_by_default():
     p, d = started()
+    d.heard_speech()
+    d.ask_pause(p.params)
+    (req,) = p.work.take_requests()
+    with pytest.raises(Waiting) as w:
+        finish(d.settle_pause())
+    assert w.value.wait == NeedResult(req.seq), "the pause's decisions read the words that end it"
+
+
+def test_the_pause_decode_is_final_quality_and_waited_for_only_when_due():
+    p, d = started(TurnPolicy(pause_slack_s=0.24))
     d.heard_speech()
     d.ask_pause(p.params)
     (req,) = p.work.take_requests()
@@ -113,7 +123,7 @@ def test_final_words_decode_afresh_after_new_speech():
 
 
 def test_a_resumed_pause_decode_is_dropped_only_when_the_policy_says_so():
-    p, d = started(TurnPolicy(drop_resumed_pause=True))
+    p, d = started(TurnPolicy(drop_resumed_pause=True, pause_slack_s=0.24))
     d.ask_pause(p.params)
     (req,) = p.work.take_requests()
     d.drop_resumed_pause()

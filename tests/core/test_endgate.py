@@ -80,8 +80,8 @@ def test_speech_voids_the_pause_evidence_and_abandons_the_ask():
 def test_judge_returns_the_decision_with_its_evidence_and_traces_it():
     p, g, _ = gate(TurnPolicy(trace=True))
     said = words(("Yes.", 0.1, 0.4))
-    d = g.judge(said, 0.128, PLAIN, TurnState.ONGOING)
-    assert d.cues.words == said and d.cues.silence_s == pytest.approx(0.128)
+    d = g.judge(said, 0.2, 0.128, PLAIN, TurnState.ONGOING)
+    assert d.cues.words == said and d.cues.silence_s == pytest.approx(0.128) and d.cues.unheard_s == 0.2
     assert d.confidence == g.confidence == p.policy.model.probability(d.cues)
     assert d.decision is decide(d.confidence, 0.128, PLAIN, TurnState.ONGOING)
     assert g.trace == [(p.activity.now, d.cues)]

@@ -1,5 +1,7 @@
 """End-of-turn cues and the default hazard model."""
 
+from dataclasses import replace
+
 import pytest
 
 from turnscribe.core.eot import PATIENCE_RECENT, Cues, EotModel, fuse, text_class, text_features
@@ -114,3 +116,13 @@ def test_number_cues_read_spelled_numbers_like_digits(spelled, digits):
     """Streams without numerals get numbers as words (Flux's default): the digit cues must not change."""
     assert text_features(spelled) == text_features(digits)
     assert text_class(spelled) == text_class(digits)
+
+
+def test_words_that_miss_the_end_of_the_speech_say_nothing_about_it():
+    m = EotModel()
+    heard = Cues(0.3, words=words("I want to"))
+    unheard = replace(heard, unheard_s=0.4)
+    assert m.terms(heard)[0].name == "text_continues" and m.terms(unheard)[0].name == "text_unheard"
+    assert m.probability(unheard) > m.probability(heard), "the speaker went on past 'to'"
+    said = Cues(0.3, words=words("Yes."))
+    assert m.probability(replace(said, unheard_s=0.4)) < m.probability(said), "'Yes' may have gone on"

@@ -95,7 +95,7 @@ class DecodeSlots:
 
     def ask_pause(self, params: ListenParams) -> None:
         """The pause starts after new speech: bring the transcript up to date with a final-quality
-        decode, applied ``pause_slack_s`` into the pause (no end is decided before then)."""
+        decode, applied ``pause_slack_s`` into the pause (an end decided before then waits for it)."""
         self.new_speech = False
         covers = self._act.clock
         self.pause = InFlight(self._ask(params, final=True), covers, self._due(self._policy.pause_slack_s))
@@ -121,10 +121,6 @@ class DecodeSlots:
         that partial, while the final-quality decode an end would report is computed ahead."""
         covers = self._act.clock
         self.prefetch = InFlight(self._ask(params, final=True), covers, self._due(self._policy.pause_slack_s))
-
-    def prefetch_pending(self) -> bool:
-        """The prefetched final decode is not due yet (an end now would wait for its compute)."""
-        return self.prefetch is not None and self._act.clock < self.prefetch.due
 
     # ------------------------------------------------------------------ decodes waited for
 

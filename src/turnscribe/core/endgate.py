@@ -2,8 +2,10 @@
 
 It holds the pause's end-of-turn evidence — the acoustic model's answers asked at ``acoustic_at_s``
 into the pause, the fused confidence and the cues it came from — and turns it into a typed
-``EndDecision`` with the stream's thresholds (``decide``, pure). No end is decided before the
-pause's words are in: the turn waits (``DecodeSlots``) and the gate is asked again at a later frame.
+``EndDecision`` with the stream's thresholds (``decide``, pure). The gate is asked at every frame
+of a pause from its first, with the words known then (a live partial may miss the last of the
+speech: the cues say how much); an end does not wait for the pause's final-quality words, the
+EndOfTurn's transcript does (``DecodeSlots.final_words``).
 """
 
 from __future__ import annotations
@@ -120,19 +122,22 @@ class EndGate:
             self._work.abandon(self._acoustic[0])
             self._acoustic = None
 
-    def cues(self, words: tuple[Word, ...]) -> Cues:
+    def cues(self, words: tuple[Word, ...], unheard_s: float = 0.0) -> Cues:
         act = self._act
         return Cues(silence_s=act.silence(), acoustic=tuple(self._asks), words=words,
-                    soon_after_end=self._soon_after_end, recent_pauses=tuple(act.resumed_pauses))
+                    soon_after_end=self._soon_after_end, recent_pauses=tuple(act.resumed_pauses),
+                    unheard_s=round(unheard_s, 3))
 
-    def fuse(self, words: tuple[Word, ...]) -> float:
-        """The end-of-turn confidence now, from the cues with these words."""
-        self.confidence_cues = cues = self.cues(words)
+    def fuse(self, words: tuple[Word, ...], unheard_s: float = 0.0) -> float:
+        """The end-of-turn confidence now, from the cues with these words (which miss the last
+        ``unheard_s`` of speech)."""
+        self.confidence_cues = cues = self.cues(words, unheard_s)
         self.confidence = self._policy.model.probability(cues)
         return self.confidence
 
-    def judge(self, words: tuple[Word, ...], silence: float, th: Thresholds, state: TurnState) -> EndDecision:
-        confidence = self.fuse(words)
+    def judge(self, words: tuple[Word, ...], unheard_s: float, silence: float, th: Thresholds,
+              state: TurnState) -> EndDecision:
+        confidence = self.fuse(words, unheard_s)
         assert self.confidence_cues is not None
         if self._policy.trace:
             self.trace.append((self._act.now, self.confidence_cues))

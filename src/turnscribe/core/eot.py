@@ -78,7 +78,10 @@ SOON_AFTER_END_S = 1.5
 # shorter ones are gaps between words, longer ones separate turns (the agent spoke meanwhile).
 PATIENCE_PAUSE_S = (0.1, 2.0)
 PATIENCE_RECENT = 8  # the patience is the longest of this many latest resumed pauses
-TEXT_CLASSES = ("continues", "complete", "answer", "plain")
+TEXT_CLASSES = ("continues", "complete", "answer", "plain", "unheard")
+# Words that miss more than this much of the speech before the pause say nothing about how it ends
+# (the speaker went on past "I want to"; "Yes" may have become "Yes, and ..."): class "unheard".
+UNHEARD_MAX_S = 0.12
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,7 @@ class Cues:
     words: tuple[Word, ...] = ()
     soon_after_end: bool = False       # the turn began right after a model-decided end
     recent_pauses: tuple[float, ...] = ()  # the stream's latest resumed pauses (s), oldest first
+    unheard_s: float = 0.0             # speech after what ``words`` cover (a live partial asked mid-speech)
 
     @property
     def transcript(self) -> str:
@@ -121,9 +125,9 @@ class EotModel:
         return max([self.patience_floor_s, *recent])
 
     def terms(self, cues: Cues) -> tuple[Term, ...]:
-        cls = text_class(cues.transcript)
+        cls = text_class(cues.transcript) if cues.unheard_s <= UNHEARD_MAX_S else "unheard"
         prior = {"continues": self.continues_prior, "complete": self.complete_prior,
-                 "answer": self.answer_prior, "plain": self.plain_prior}[cls]
+                 "answer": self.answer_prior, "plain": self.plain_prior, "unheard": self.plain_prior}[cls]
         out = [Term(f"text_{cls}", 1.0, prior)]
         if cues.acoustic:
             out.append(Term("acoustic", cues.acoustic[0], self.acoustic_weight * logit(cues.acoustic[0])))

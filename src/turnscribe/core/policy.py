@@ -27,8 +27,10 @@ class TurnPolicy:
     # under load most partials are shed, and the words must not go stale for seconds
     partial_stale_s: float = 1.5
     acoustic_at_s: tuple[float, ...] = (0.096,)  # pause lengths at which Smart Turn is asked
-    pause_slack_s: float = 0.24    # the pause's final-quality decode is applied this long into the pause
-    # (Whisper base takes ~0.2 s for it on one core: less slack stalls the stream at every pause)
+    # the pause's final-quality decode is applied this long into the pause. 0: at once, waiting for
+    # its compute (~0.1-0.2 s of Whisper base), so every decision of the pause reads the words that end
+    # it; an EndOfTurn carries them anyway, so a later application would only make ends later
+    pause_slack_s: float = 0.0
     # ... and dropped if the speaker goes on before then: off, since the decode has nearly always run
     # by then (bench load, 8 streams: 2 of ~300 dropped) and its words still shape later cues
     drop_resumed_pause: bool = False

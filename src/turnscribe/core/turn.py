@@ -91,7 +91,7 @@ class Turns:
         elif d.new_speech and d.partial is None and d.partial_due():
             d.ask_partial(self.params)
         if self.machine.active:
-            self.gate.fuse(self._cue_words())
+            self.gate.fuse(*self._cue_words())
         self._emit(event, None)
 
     def force_end(self) -> Step[None]:
@@ -185,14 +185,11 @@ class Turns:
         if gate.pause_starts() and (yield from self._pause_started()):
             return
         gate.consider_acoustic(silence, self._turn_start, self.transcriber.transcript)
-        if d.pause is not None:
-            yield from d.settle_pause()  # due at once when pause_slack_s is 0
-            if d.pause is not None:
-                return  # no end is decided before the pause's words are in (nor its acoustic answer)
-        if d.prefetch_pending():
-            return  # nor before the final-quality words an end reports are due (else the end waits for them)
+        yield from d.settle_pause()  # the pause's words, once due (at once when pause_slack_s is 0)
         yield from gate.read_acoustic()
-        decision = gate.judge(self._cue_words(), silence, self.params.thresholds, self.machine.state).decision
+        # decided with the words known now: an end waits for the final words, not the other way round
+        words, unheard = self._cue_words()
+        decision = gate.judge(words, unheard, silence, self.params.thresholds, self.machine.state).decision
         if decision is Decision.HOLD:
             return
         if decision in (Decision.EAGER, Decision.EAGER_AND_END):
@@ -223,9 +220,13 @@ class Turns:
 
     # ------------------------------------------------------------------ emitting
 
-    def _cue_words(self) -> tuple[Word, ...]:
-        """The words the end decision reads: the eager transcript while one is out, else the latest decode."""
-        return self._eager_words if self._eager_words is not None else self.transcriber.latest_words()
+    def _cue_words(self) -> tuple[tuple[Word, ...], float]:
+        """The words the end decision reads — the eager transcript while one is out, else the
+        latest decode — and how much of the speech (s) they miss (a partial asked mid-speech)."""
+        if self._eager_words is not None:
+            return self._eager_words, 0.0
+        tr = self.transcriber
+        return tr.latest_words(), max(0.0, self._act.last_speech - tr.hyp_end / SAMPLE_RATE)
 
     def _words_now(self) -> tuple[Word, ...]:
         if self._eager_words is not None:
@@ -238,7 +239,7 @@ class Turns:
         gate, language = self.gate, self.transcriber.language
         why = None
         if self.params.decision_reasons and event in render.ENDS:
-            cues = gate.confidence_cues if gate.confidence_cues is not None else gate.cues(self._cue_words())
+            cues = gate.confidence_cues if gate.confidence_cues is not None else gate.cues(*self._cue_words())
             why = render.reasons(event, trigger, self.params, language, cues, self.policy.model)
         confidence = gate.confidence if (self.machine.active or event is TurnEvent.END_OF_TURN) else 0.0
         self._events.append(render.turn_info(

@@ -22,6 +22,9 @@ ORACLE_END_S = 2.4                     # each turn is ended by hand this long af
 SMART_TURN_MAX_S = 1.2                 # Smart Turn is recorded this far into each span
 SMART_TURN_PRE_S = 0.5                 # pipecat feeds the turn from this long before its onset
 VAD_ON = 0.5                           # the VAD's speech threshold (the session's default)
+# the session asks Smart Turn at these points of each pause while recording (the shipped policy asks
+# at the first only; the later answers let the sweep try models that read them)
+RECORD_ACOUSTIC_AT_S = (0.096, 0.32, 0.64)
 
 
 def vad_silence(audio: np.ndarray, vad: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -87,7 +90,7 @@ def record(data: Path, labels: Sequence[Rec], engines: Any, log: Callable[[str],
         force = json.dumps({"type": "ForceEndTurn"})
         actions = [(header + int((t["end_s"] + ORACLE_END_S) * SAMPLE_RATE) * 2, force) for t in label["turns"]]
         rep = replay_bytes(raw, stream_params(path, base=clip_params(label)), engines,
-                           policy=TurnPolicy(trace=True), actions=actions, keep_session=True)
+                           policy=TurnPolicy(trace=True, acoustic_at_s=RECORD_ACOUSTIC_AT_S), actions=actions, keep_session=True)
         assert rep.session is not None
         audio = read_pcm16_wav(path, sample_rate=SAMPLE_RATE).mono_floats()
         spans = spans_of(label)
