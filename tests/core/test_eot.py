@@ -52,6 +52,8 @@ def test_text_cues(text, on, off):
     ("4, 1, 5, 5, 5, 5, 0, 1, 9, 2", "complete"), ("The account number is 601-448-9723", "complete"),
     ("Could you help me?", "complete"), ("Yes.", "answer"), ("Okay, thanks.", "answer"),
     ("simultaneous call limit reached", "plain"),
+    # a reply word before a comma and initials are no enumeration (callers' answers)
+    ("Yeah, I'm ready.", "complete"), ("Nine a.m.", "complete"), ("Two p.m.", "complete"),
 ])
 def test_text_class(text, cls):
     assert text_class(text) == cls

@@ -155,6 +155,7 @@ def logit(p: float) -> float:
 
 
 _SEGMENTS = re.compile(r"(?:[^,.;!?]|[.,](?=\d))+")  # a "." or "," inside a number (7.30, 1,200) does not split
+_INITIALS = re.compile(r"\b(?:[A-Za-z]\.){2,}")      # "p.m.", "U.S.": one word, not segments
 _DIGIT_RUN = re.compile(r"(?:\d[\d\s,.-]*)$")
 
 
@@ -182,11 +183,14 @@ def _trailing_digits(text: str) -> int:
 def _list_open(text: str) -> bool:
     """An enumeration whose last item is not introduced by "and"/"or": "eggs, milk" (open) vs
     "eggs, milk, and bread" (closed). Items are short segments between commas/periods."""
+    text = _INITIALS.sub(lambda m: m.group(0).replace(".", ""), text)
     segs = [s.strip().lower() for s in _SEGMENTS.findall(text) if s.strip()]
     if len(segs) < 2:
         return False
     last, prev = segs[-1].split(), segs[-2].split()
-    return len(last) <= 3 and len(prev) <= 4 and last[0] not in ("and", "or", "plus")
+    # "Yeah, I'm ready." / "No, thanks.": a reply word before a comma opens no enumeration
+    lead = all(norm_word(w) in ANSWER_WORDS or norm_word(w) in FILLERS for w in prev)
+    return len(last) <= 3 and len(prev) <= 4 and last[0] not in ("and", "or", "plus") and not lead
 
 
 def text_features(transcript: str) -> tuple[float, ...]:
@@ -207,7 +211,8 @@ def text_features(transcript: str) -> tuple[float, ...]:
         float(terminal),
         float(question),
         float(text.endswith((",", ";", ":", "-", "...", "…"))),
-        float(last in CONTINUATION_WORDS or (bool(LEAD_IN.search(last)) and not terminal) or clause),
+        float((last in CONTINUATION_WORDS and not _INITIALS.fullmatch(words[-1])) or clause  # "a.m." is not "am"
+              or (bool(LEAD_IN.search(last)) and not terminal)),
         float(last in FILLERS),
         float(last.isdigit() or last in NUMBER_WORDS),
         float(answer),

@@ -18,13 +18,23 @@ from turnscribe.client.wav import read_pcm16_wav
 from turnscribe.eval.eot_spans import FRAME_S, Rec, Span, clip_params, group_of, set_of, spans_of
 from turnscribe.types.engine import SAMPLE_RATE, TurnRequest, VadRequest
 
-ORACLE_END_S = 2.4                     # each turn is ended by hand this long after its labelled end
+ORACLE_END_S = 2.4                     # each turn is ended by hand this long after its labelled end ...
+ORACLE_CLEAR_S = 0.3                   # ... or this long before the next turn's onset, if sooner
 SMART_TURN_MAX_S = 1.2                 # Smart Turn is recorded this far into each span
 SMART_TURN_PRE_S = 0.5                 # pipecat feeds the turn from this long before its onset
 VAD_ON = 0.5                           # the VAD's speech threshold (the session's default)
 # the session asks Smart Turn at these points of each pause while recording (the shipped policy asks
 # at the first only; the later answers let the sweep try models that read them)
 RECORD_ACOUSTIC_AT_S = (0.096, 0.32, 0.64)
+
+
+def oracle_end(label: Rec, k: int) -> float:
+    """When the recording ends turn ``k`` by hand: ``ORACLE_END_S`` after its labelled end, but
+    ``ORACLE_CLEAR_S`` before the next turn's onset (else the next turn would be the one ended)."""
+    turns = sorted(label["turns"], key=lambda t: t["start_s"])
+    end = float(turns[k]["end_s"])
+    nxt = float(turns[k + 1]["start_s"]) if k + 1 < len(turns) else math.inf
+    return max(end + FRAME_S, min(end + ORACLE_END_S, nxt - ORACLE_CLEAR_S))
 
 
 def vad_silence(audio: np.ndarray, vad: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +98,7 @@ def record(data: Path, labels: Sequence[Rec], engines: Any, log: Callable[[str],
         raw = path.read_bytes()
         header = raw.find(b"data") + 8
         force = json.dumps({"type": "ForceEndTurn"})
-        actions = [(header + int((t["end_s"] + ORACLE_END_S) * SAMPLE_RATE) * 2, force) for t in label["turns"]]
+        actions = [(header + int(oracle_end(label, k) * SAMPLE_RATE) * 2, force) for k in range(len(label["turns"]))]
         rep = replay_bytes(raw, stream_params(path, base=clip_params(label)), engines,
                            policy=TurnPolicy(trace=True, acoustic_at_s=RECORD_ACOUSTIC_AT_S), actions=actions, keep_session=True)
         assert rep.session is not None

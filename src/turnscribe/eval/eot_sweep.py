@@ -1,6 +1,8 @@
 """Step 2 of ``turnscribe eval eot``, the sweep (fast, from a recording): a policy is (threshold,
 minimum silence before acting, timeout); each is scored by its false cut-off rate over the scored
-holds and its mean latency over the eots. The three systems' decision inputs per span (``Track``),
+holds and its mean latency over the eots of the turns it detected (an eot it never ends within its
+span counts as the span's length; the eots of turns it never opened are counted apart, as
+``undetected``: no end policy reaches them). The three systems' decision inputs per span (``Track``),
 the Pareto frontier, the headline figures at the latency and cut-off budgets, and eager mode."""
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ class Track:
     t: np.ndarray
     silence: np.ndarray
     score: np.ndarray
+
+    @property
+    def undetected(self) -> bool:
+        """An eot of a turn the system never opened (no decision frame in its silence): a missed
+        turn, whatever the policy; the baselines' silence always has frames."""
+        return not self.span.hold and self.t.size == 0
 
 
 def tracks_turnscribe(clip: Rec, model: EotModel) -> list[Track]:
@@ -86,7 +94,8 @@ def decision_time(tr: Track, threshold: float, min_silence: float, timeout: floa
 def score_policy(tracks: Sequence[Track], threshold: float, min_silence: float, timeout: float,
                  *, ask_once: bool = False) -> Rec:
     holds = [t for t in tracks if t.span.hold and t.span.scored]
-    eots = [t for t in tracks if not t.span.hold]
+    eots = [t for t in tracks if not t.span.hold and not t.undetected]
+    undetected = sum(t.undetected for t in tracks)
     cut = sum(decision_time(t, threshold, min_silence, timeout, ask_once=ask_once) is not None for t in holds)
     lat, missed = [], 0
     for t in eots:
@@ -97,7 +106,8 @@ def score_policy(tracks: Sequence[Track], threshold: float, min_silence: float, 
         lat.append(d)
     return {"threshold": threshold, "min_silence_s": min_silence, "timeout_s": timeout,
             "cutoff": cut / len(holds) if holds else 0.0, "holds": len(holds), "cut": cut,
-            "mean_latency_s": float(np.mean(lat)) if lat else None, "eots": len(eots), "missed": missed}
+            "mean_latency_s": float(np.mean(lat)) if lat else None, "eots": len(eots), "missed": missed,
+            "undetected": undetected}
 
 
 def sweep(tracks: Sequence[Track], *, system: str, coarse: bool = False) -> list[Rec]:
