@@ -54,6 +54,14 @@ def test_a_silent_clip_counts_as_turnless_and_a_start_in_it_as_spurious(server, 
     assert score_live(label, fake_start)["spurious_starts"] == 1
     summary = live_summary([scored, score_live(label, fake_start)])
     assert summary["turnless_clips"] == 2 and summary["spurious_starts"] == 1
+    assert summary["nonspeech_s"] == 3.0 and summary["spurious_per_hour_nonspeech"] == 1200.0
+
+
+def test_a_start_outside_every_labelled_turn_is_spurious_against_the_non_speech_time():
+    label = {"duration_s": 10.0, "turns": [{"start_s": 2.0, "end_s": 3.0, "pauses": []}]}
+    starts = [(t, {"type": "TurnInfo", "event": "StartOfTurn", "audio_window_end": t}) for t in (2.4, 6.0)]
+    scored = score_live(label, starts)
+    assert scored["spurious_starts"] == 1 and scored["nonspeech_s"] == 9.0, "2.4 s starts the turn, 6.0 s none"
 
 
 def test_the_url_mode_scores_every_turn_set_pooled_and_per_set(server, tmp_path):

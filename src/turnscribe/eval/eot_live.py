@@ -14,6 +14,7 @@ import numpy as np
 from turnscribe.eval.eot_report import ms
 from turnscribe.eval.eot_spans import Rec, group_of, set_of, spans_of
 from turnscribe.eval.live import stream_many
+from turnscribe.eval.turn_events import off_turn_starts
 
 
 def live_query(label: Rec, thresholds: Rec) -> dict[str, str]:
@@ -29,9 +30,11 @@ def live_query(label: Rec, thresholds: Rec) -> dict[str, str]:
 def score_live(label: Rec, turninfos: Sequence[tuple[float, Rec]]) -> Rec:
     """A clip streamed at real time: per span, whether an EndOfTurn was decided in it (its
     ``audio_window_end`` inside the span) and, for eots, the latency on the wall clock (arrival
-    minus the end of speech). An end decided inside a turn's speech, outside any hold, is a cut too."""
+    minus the end of speech). An end decided inside a turn's speech, outside any hold, is a cut too.
+    A StartOfTurn that belongs to no labelled turn is spurious (``off_turn_starts``), counted against
+    the clip's non-speech time."""
     spans = spans_of(label)
-    starts = sum(1 for _, m in turninfos if m.get("event") == "StartOfTurn")
+    starts = [float(m["audio_window_end"]) for _, m in turninfos if m.get("event") == "StartOfTurn"]
     ends = [(t, float(m["audio_window_end"])) for t, m in turninfos if m.get("event") == "EndOfTurn"]
     turns = sorted(label["turns"], key=lambda t: t["start_s"])
     holds, eots = [], []
@@ -47,8 +50,10 @@ def score_live(label: Rec, turninfos: Sequence[tuple[float, Rec]]) -> Rec:
     in_speech = sum(1 for _, w in ends
                     if any(t["start_s"] < w < t["end_s"] for t in turns)
                     and not any(sp.hold and sp.start < w <= sp.end for sp in spans))
+    speech = sum(float(t["end_s"]) - float(t["start_s"]) for t in turns)
     return {"holds": holds, "eots": eots, "cut_in_speech": in_speech,
-            "spurious_starts": starts if not turns else 0}
+            "spurious_starts": len(off_turn_starts(starts, turns)),
+            "nonspeech_s": round(max(0.0, float(label["duration_s"]) - speech), 3)}
 
 
 def live_summary(scored: Sequence[Rec]) -> Rec:
@@ -57,6 +62,8 @@ def live_summary(scored: Sequence[Rec]) -> Rec:
     lat = [e["latency_s"] for e in eots if e["latency_s"] is not None]
     alat = [e["audio_latency_s"] for e in eots if e["audio_latency_s"] is not None]
     cut = sum(h["cut"] for h in holds)
+    spurious = sum(c["spurious_starts"] for c in scored)
+    nonspeech = sum(c.get("nonspeech_s", 0.0) for c in scored)
 
     def q(v: Sequence[float], p: float) -> float | None:
         return round(float(np.percentile(v, p)), 3) if v else None
@@ -69,7 +76,8 @@ def live_summary(scored: Sequence[Rec]) -> Rec:
             "short_answers": sum(e["kind"] == "short_answer" for e in eots),
             "short_answers_missed": sum(e["kind"] == "short_answer" and e["latency_s"] is None for e in eots),
             "turnless_clips": sum(not c["eots"] for c in scored),
-            "spurious_starts": sum(c["spurious_starts"] for c in scored)}
+            "spurious_starts": spurious, "nonspeech_s": round(nonspeech, 1),
+            "spurious_per_hour_nonspeech": round(spurious * 3600 / nonspeech, 2) if nonspeech else None}
 
 
 def _summaries(clips: Sequence[Rec], key: str) -> dict[str, Rec]:
@@ -107,8 +115,9 @@ def run_live(args: argparse.Namespace, labels: Sequence[Rec], out: Path) -> int:
     if errors:
         print(f"{len(errors)} clip(s) failed: " + "; ".join(f"{c['path']}: {c['error']}" for c in errors[:5]))
     o = doc["overall"]
-    print(f"short answers missed {o['short_answers_missed']}/{o['short_answers']}; StartOfTurn on silence/noise "
-          f"clips: {o['spurious_starts']} in {o['turnless_clips']} clips")
+    print(f"short answers missed {o['short_answers_missed']}/{o['short_answers']}; StartOfTurn outside every "
+          f"labelled turn: {o['spurious_starts']} in {o['nonspeech_s'] / 60:.1f} min of non-speech "
+          f"({o['turnless_clips']} clips without turns)")
     print(f"wrote {out / 'live.json'}")
     return 1 if errors else 0
 

@@ -51,6 +51,13 @@ Rec = dict[str, Any]
 # ----------------------------------------------------------------------------- events
 
 
+
+def off_turn_starts(times: Sequence[float], turns: Sequence[Rec]) -> list[float]:
+    """The StartOfTurns (audio times) that belong to no labelled turn: outside [start_s −
+    START_BEFORE_S, end_s + START_AFTER_S] of every turn (all of them on a clip without turns)."""
+    return [t for t in times if not any(
+        u["start_s"] - START_BEFORE_S <= t <= u["end_s"] + START_AFTER_S for u in turns)]
+
 def event_record(ev: TurnInfo | Rec) -> Rec:
     """A compact JSON record of a TurnInfo: time, event, confidence (+ words on state changes)."""
     if isinstance(ev, dict):
@@ -165,11 +172,7 @@ def clip_metrics(label: Rec, events: Sequence[TurnInfo | Rec], duration: float |
             joined = " ".join(e.get("transcript", "") for e in ends if t0 < e["t"] <= found["t"])
             row["wer_joined"] = wer(row["transcript"], joined)
         out_turns.append(row)
-    if turns:
-        spurious = [s["t"] for s in starts if not any(
-            t["start_s"] - START_BEFORE_S <= s["t"] <= t["end_s"] + START_AFTER_S for t in turns)]
-    else:
-        spurious = [s["t"] for s in starts]
+    spurious = off_turn_starts([s["t"] for s in starts], turns)
     return {"name": Path(label["path"]).stem, "path": label["path"], "kind": label["kind"],
             "duration_s": duration, "turns": out_turns, "spurious_starts": spurious,
             "n_starts": len(starts), "n_ends": len(ends), "eager": _eager_outcomes(recs)}
