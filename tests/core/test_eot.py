@@ -53,7 +53,10 @@ def test_text_cues(text, on, off):
     ("Could you help me?", "complete"), ("Yes.", "answer"), ("Okay, thanks.", "answer"),
     ("simultaneous call limit reached", "plain"),
     # a reply word before a comma and initials are no enumeration (callers' answers)
-    ("Yeah, I'm ready.", "complete"), ("Nine a.m.", "complete"), ("Two p.m.", "complete"),
+    ("Yeah, I'm ready.", "complete"), ("We open at nine a.m.", "complete"), ("Two p.m.", "answer"),
+    # a turn of two words that does not go on is a short answer; three are often a first sentence
+    ("The airport.", "answer"), ("Public transit", "answer"), ("Login incorrect. Please", "continues"),
+    ("Call forward on.", "complete"), ("The", "continues"),
 ])
 def test_text_class(text, cls):
     assert text_class(text) == cls
@@ -61,7 +64,7 @@ def test_text_class(text, cls):
 
 def test_terms_sum_to_the_log_odds_and_use_the_first_acoustic_answer():
     m = EotModel()
-    c = Cues(silence_s=0.4, acoustic=(0.9, 0.1), words=words("Hello there."))
+    c = Cues(silence_s=0.4, acoustic=(0.9, 0.1), words=words("Hello, how are you."))
     terms = {t.name: t for t in m.terms(c)}
     assert set(terms) == {"text_complete", "acoustic", "silence"}
     assert terms["acoustic"].value == 0.9, "the first answer of the pause, not the later 0.1"

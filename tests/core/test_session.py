@@ -312,7 +312,8 @@ def test_a_turn_right_after_a_model_end_needs_more_evidence():
 
     from turnscribe.core.session import TurnPolicy
 
-    policy = TurnPolicy(model=replace(TEST_MODEL, soon_after_end=-1.5), pause_slack_s=0.16)  # ends not floored by it
+    # ends not floored by the slack; a short answer's steep patience would hide the effect
+    policy = TurnPolicy(model=replace(TEST_MODEL, soon_after_end=-1.5, answer_patience=1.0), pause_slack_s=0.16)
     def second_end_after_speech(gap_s):
         # one word per tone: each turn is the finished sentence "done."
         events, _ = run(pcm16(quiet(0.5), tone(0.8), quiet(gap_s), tone(0.8), quiet(2.5)),

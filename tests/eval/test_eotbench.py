@@ -99,7 +99,7 @@ def test_cross_validation_chooses_the_parameters_on_the_other_folds(monkeypatch)
     from turnscribe.eval import eot_crossval
 
     def cues(silence, acoustic):
-        return {"silence": silence, "acoustic": [acoustic], "words": [["Fine.", 0.1, 0.4, 0.9]],
+        return {"silence": silence, "acoustic": [acoustic], "words": [["That", 0.1, 0.2, 0.9], ["is", 0.2, 0.3, 0.9], ["fine.", 0.3, 0.4, 0.9]],
                 "soon_after_end": False, "recent_pauses": []}
 
     def clip(group, hold_ac):
@@ -119,7 +119,7 @@ def test_cross_validation_chooses_the_parameters_on_the_other_folds(monkeypatch)
 def _recorded(path: str, group: str, hold_acoustic: float) -> dict:
     """A recorded clip (``eot_record.record``'s form) with a hold at 1.0-1.8 s and an eot at 3.0-6.0 s."""
     def cues(silence: float, acoustic: float) -> dict:
-        return {"silence": silence, "acoustic": [acoustic], "words": [["Fine.", 0.1, 0.4, 0.9]],
+        return {"silence": silence, "acoustic": [acoustic], "words": [["That", 0.1, 0.2, 0.9], ["is", 0.2, 0.3, 0.9], ["fine.", 0.3, 0.4, 0.9]],
                 "soon_after_end": False, "recent_pauses": []}
 
     frames = [(round(1.0 + k * 0.08, 2), cues(k * 0.08, hold_acoustic)) for k in range(1, 10)]

@@ -8,7 +8,8 @@ with few, interpretable parameters (nothing here is fitted to a labelled set):
   (``text_class``): the speaker *continues* after a trailing conjunction, article, preposition or
   lead-in ("and", "the", "my number is", "the reason is that"), a filler ("um"), a comma, an
   open digit group or an open enumeration; a *complete* sentence ends in ".", "?" or "!"; an
-  *answer* is a short reply ("Yes.", "Okay, thanks."); anything else is *plain*.
+  *answer* is a short reply ("Yes.", "Okay, thanks.", "The airport."); anything else is *plain*;
+  words that miss the end of the speech are *unheard* (they say nothing).
 - **Smart Turn's** P(complete), asked once at the start of the pause, shifts those odds
   (``acoustic_weight`` × its logit: on real speech it separates holds from ends only weakly).
 - **the silence**, against this speaker's **patience**: the holds a speaker makes have a typical
@@ -16,7 +17,8 @@ with few, interpretable parameters (nothing here is fitted to a labelled set):
   10^-(s/P)^shape``, where ``P`` is the longest pause this stream recently resumed speaking after
   (never below ``patience_floor_s``). A fast speaker's turns end sooner; one who pauses long
   between phrases is not cut off. After words that say the speaker goes on, the holds run
-  ``hold_patience`` times longer (people think after "I'd like to book a table for").
+  ``hold_patience`` times longer (people think after "I'd like to book a table for"); after a
+  short answer ``answer_patience`` times as long (a caller who said "yes." is done or goes on at once).
 - ``soon_after_end``: the turn began right after a turn the model ended: the speaker most likely
   went on after a premature end, so the next end needs more evidence.
 
@@ -79,6 +81,10 @@ SOON_AFTER_END_S = 1.5
 PATIENCE_PAUSE_S = (0.1, 2.0)
 PATIENCE_RECENT = 8  # the patience is the longest of this many latest resumed pauses
 TEXT_CLASSES = ("continues", "complete", "answer", "plain", "unheard")
+# A turn of at most this many words that does not say it goes on is an *answer* (callers mostly
+# answer a question: "Airport.", "Public transit"); three-word turns are as often the first sentence
+# of a longer one ("Login incorrect. Please ...", "Call forward on. ...") as a whole reply.
+SHORT_ANSWER_WORDS = 2
 # Words that miss more than this much of the speech before the pause say nothing about how it ends
 # (the speaker went on past "I want to"; "Yes" may have become "Yes, and ..."): class "unheard".
 UNHEARD_MAX_S = 0.12
@@ -111,11 +117,12 @@ class EotModel:
     # (Where 0.7, Flux's default ``eot_threshold``, falls on the trade-off follows from these.)
     continues_prior: float = -5.5
     complete_prior: float = -2.0
-    answer_prior: float = -1.0
+    answer_prior: float = -0.5
     plain_prior: float = -3.5
     acoustic_weight: float = 0.5    # × logit of Smart Turn's first answer in the pause
     patience_floor_s: float = 0.5   # the patience before (and whatever) the stream shows
-    hold_patience: float = 2.0      # holds after a "continues" cue run this much longer
+    hold_patience: float = 2.0      # holds after a "continues" cue run this much longer ...
+    answer_patience: float = 0.5    # ... and after a short answer this much shorter (it ends fast or not at all)
     shape: float = 2.0              # how sharply a pause stops looking like a hold past the patience
     soon_after_end: float = -2.0
     adaptive: bool = True           # learn the patience from the stream (off: always the floor)
@@ -131,7 +138,7 @@ class EotModel:
         out = [Term(f"text_{cls}", 1.0, prior)]
         if cues.acoustic:
             out.append(Term("acoustic", cues.acoustic[0], self.acoustic_weight * logit(cues.acoustic[0])))
-        scale = self.patience(cues) * (self.hold_patience if cls == "continues" else 1.0)
+        scale = self.patience(cues) * {"continues": self.hold_patience, "answer": self.answer_patience}.get(cls, 1.0)
         rel = min(cues.silence_s, 3.0) / scale
         out.append(Term("silence", rel, math.log(10.0) * rel ** self.shape))
         if cues.soon_after_end:
@@ -230,8 +237,8 @@ def text_class(transcript: str) -> str:
      list_open) = text_features(transcript)
     if continuation or filler or comma or digits_open or (list_open and not digits_whole):
         return "continues"
-    if answer:
-        return "answer"
+    if answer or len(digit_form(transcript).split()) <= SHORT_ANSWER_WORDS:
+        return "answer"  # "Yes.", "The airport.", "Kaufmann": a short reply is all a caller says
     return "complete" if terminal or digits_whole else "plain"
 
 
