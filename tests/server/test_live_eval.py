@@ -77,10 +77,14 @@ def test_the_url_mode_scores_every_turn_set_pooled_and_per_set(server, tmp_path)
         label = {"path": f"{folder}/a.wav", "kind": "k", "duration_s": 4.0, "speaker": folder, "turns": [turn]}
         (tmp_path / folder / "labels.jsonl").write_text(json.dumps(label) + "\n")
     args = argparse.Namespace(data=tmp_path, out=tmp_path / "out", url=f"{server.url}/v2/listen", streams=2,
-                              groups="", limit=None, api_key=None, eot_threshold=None, eager_eot_threshold=None,
-                              eot_timeout_ms=None)
+                              groups="", sets="", limit=None, api_key=None, eot_threshold=None,
+                              eager_eot_threshold=None, eot_timeout_ms=None)
     (tmp_path / "out").mkdir()
     assert eotbench.run(args) == 0
     doc = json.loads((tmp_path / "out" / "live.json").read_text())
     assert set(doc["per_set"]) == {"synthetic", "callers"}
     assert doc["overall"]["eots"] == 2 and all(m["eots"] == 1 for m in doc["per_set"].values())
+    args.sets = "callers"
+    assert eotbench.run(args) == 0
+    doc = json.loads((tmp_path / "out" / "live.json").read_text())
+    assert set(doc["per_set"]) == {"callers"}, "--sets streams only those turn sets"

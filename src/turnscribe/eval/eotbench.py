@@ -60,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         labels = load_labels(data, turnless=True)
         if args.groups:
             labels = [lab for lab in labels if group_of(lab) in args.groups.split(",")]
+        if args.sets:
+            labels = [lab for lab in labels if lab["set"] in args.sets.split(",")]
         return run_live(args, labels[: args.limit] if args.limit else labels, out)
     rec_path = out / "recording.json"
     if args.from_recording:
@@ -95,6 +97,7 @@ def add_command(ev: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                         "score the EndOfTurns as they arrive (wall clock) at the server's / these settings")
     p.add_argument("--streams", type=int, default=1, help="with --url: clips streamed at once (default 1)")
     p.add_argument("--groups", default="", help="with --url: only these speaker/source groups (comma-separated)")
+    p.add_argument("--sets", default="", help="with --url: only these turn sets (comma-separated: callers,real,...)")
     p.add_argument("--limit", type=int, default=None, help="with --url: only the first N clips")
     p.add_argument("--api-key", default=None, help="with --url: sent as 'Authorization: Token KEY'")
     p.add_argument("--eot-threshold", type=float, default=None,
