@@ -373,7 +373,7 @@ def test_shorten_pauses_keeps_the_release_and_the_onset_of_each_long_pause():
     assert shorten_pauses(x, [(-50, -10)], 9).tolist() == x.tolist(), "a pause before the audio is ignored"
 
 
-def drive_core(p, audio, script, take):
+def drive_core(p, audio, script, take, policy=TEST_POLICY):
     """A sans-I/O Session fed ``audio`` at once, every engine request answered inline unless
     ``take(session, request)`` returns True (the test holds, sheds or answers it itself).
     Returns the session, the engines and the events."""
@@ -381,7 +381,7 @@ def drive_core(p, audio, script, take):
     from turnscribe.runtime.driver import run_requests
 
     engines = fake_engines(script)
-    s = Session(p, vad_state=engines.vad.new_state(), vad_chunk=engines.vad.chunk_samples, policy=TEST_POLICY)
+    s = Session(p, vad_state=engines.vad.new_state(), vad_chunk=engines.vad.chunk_samples, policy=policy)
     s.receive_audio(audio)
     events = []
     for _ in range(10_000):
@@ -432,6 +432,38 @@ def test_the_pause_decode_does_not_hold_updates_and_ends_wait_for_it():
     ref, _ = run(pcm16(*TURN), chunk=len(pcm16(*TURN)))
     assert serialise(events) == serialise(ref)
     assert any(e.event is TurnEvent.END_OF_TURN for e in turninfos(events))
+
+
+def test_by_default_an_end_is_decided_at_the_first_frame_of_the_pause_with_its_final_words():
+    """pause_slack_s 0 (the default): the pause's final-quality decode is waited for at the first
+    frame of the pause, and a clear ending is decided there, carrying those words."""
+    from turnscribe.core.session import TurnPolicy
+    from turnscribe.runtime.driver import run_requests
+    from turnscribe.types.engine import AsrRequest
+
+    held = []
+
+    def hold_finals(_s, req):
+        final = isinstance(req.payload, AsrRequest) and req.payload.final
+        if final:
+            held.append(req)
+        return final
+
+    policy = dataclasses.replace(TEST_POLICY, pause_slack_s=TurnPolicy().pause_slack_s)
+    assert policy.pause_slack_s == 0.0
+    s, engines, events = drive_core(params(), pcm16(*TURN), "hello there how are you.", hold_finals, policy)
+    pause_start = 0.5 + 1.3
+    waited_at = s.now
+    assert held and waited_at <= pause_start + 0.2 + 1e-9, "the stream waits at the pause start (frames of 80 ms)"
+    for req in held:
+        s.deliver(run_requests(engines, [req])[0])
+    while work := s.pending_work():
+        for res in run_requests(engines, work):
+            s.deliver(res)
+    events += s.events_to_send()
+    end = next(e for e in turninfos(events) if e.event is TurnEvent.END_OF_TURN)
+    assert end.audio_window_end == pytest.approx(waited_at), "decided at the frame it waited at"
+    assert end.transcript == "hello there how are you."
 
 
 def test_speech_resuming_before_the_pause_decode_is_due_abandons_it():
