@@ -70,3 +70,27 @@ def test_an_unvoiced_tail_just_after_speech_still_counts_as_speech():
     act.advance(CHUNK * 2)
     act.apply_vad(turn_active=True)
     assert act.last_speech == pytest.approx(0.768 + 2 * CHUNK / 16000)
+
+
+def _feed(act: SpeechActivity, seconds: float, amp: float, prob: float) -> bool:
+    """``seconds`` of a tone at ``amp`` the VAD calls speech with ``prob``; True if any was speech."""
+    n = round(seconds * 16000 / CHUNK)
+    t = np.arange(n * CHUNK) / 16000
+    act.push((amp * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
+    act.vad_answered(np.full(n, prob, dtype=np.float32))
+    act.advance(n * CHUNK)
+    return act.apply_vad(turn_active=False)
+
+
+def test_a_voice_far_below_the_speakers_own_is_not_speech():
+    """Line echo: the other party's voice ~40 dB down, which the VAD calls speech, neither starts
+    nor holds open a turn once the stream has heard its own speaker; a quieter speaker still counts."""
+    act = SpeechActivity(ActivityPolicy(), CHUNK)
+    assert _feed(act, 0.5, 0.01, 0.99), "before any speech there is no reference: the echo is heard"
+    assert _feed(act, 1.5, 0.3, 0.99), "the speaker"
+    last = act.last_speech
+    assert not _feed(act, 2.0, 0.003, 0.99) and act.last_speech == last, "40 dB down: echo, a silence"
+    assert _feed(act, 1.0, 0.03, 0.99), "20 dB down: the speaker, quieter"
+    off = SpeechActivity(ActivityPolicy(echo_db=0.0), CHUNK)
+    _feed(off, 1.5, 0.3, 0.99)
+    assert _feed(off, 1.0, 0.003, 0.99), "echo_db 0 turns the rule off"

@@ -9,7 +9,8 @@ Two clocks, both in stream samples at 16 kHz:
   VAD chunks are applied only when the clock reaches them, so the speech state at every frame is
   the same however the audio was split or however late the VAD answered.
 
-Speech rules: a chunk is speech at ``vad_on``; a chunk the VAD calls silence right after speech,
+Speech rules: a chunk is speech at ``vad_on``, unless it is ``echo_db`` below the stream's own
+recent speech (the other party leaking back on the line); a chunk heard as silence right after speech,
 well above the noise floor, is the speech's unvoiced tail (Silero misses a soft "s" or a breath),
 for at most ``tail_max_s``. Non-speech runs longer than ``acoustic_gap_s`` are kept as gaps
 (Smart Turn hears them shortened). The latest pauses that speech resumed after are kept too:
@@ -29,6 +30,8 @@ from turnscribe.core.eot import PATIENCE_PAUSE_S, PATIENCE_RECENT
 from turnscribe.types.engine import SAMPLE_RATE, Audio
 
 DC_RATE = 0.05             # per-frame update of the DC estimate (time constant ~1.6 s)
+OWN_LEVELS = 64            # the stream's own speech level: the median of this many latest speech chunks ...
+OWN_MEMORY_S = 30.0        # ... heard within this long (without recent speech there is no reference)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,9 @@ class ActivityPolicy:
     tail_max_s: float = 0.25
     acoustic_gap_s: float = 0.15
     history_s: float = 32.0
+    # VAD speech this far below the stream's own speech level is not the speaker: it is the other
+    # party's voice leaking back (line echo, ~40 dB down) or a TV across the room. 0: off
+    echo_db: float = 25.0
 
 
 def levels_db(audio: Audio, chunk: int) -> npt.NDArray[np.float64]:
@@ -118,6 +124,7 @@ class SpeechActivity:
         self.resumed_pauses: deque[float] = deque(maxlen=PATIENCE_RECENT)
         # the latest pause speech resumed after: (end of the speech before it, onset after it), s
         self.resumed_after: tuple[float, float] | None = None
+        self._own: deque[tuple[float, float]] = deque(maxlen=OWN_LEVELS)  # (time, dBFS) of speech chunks
 
     # ------------------------------------------------------------------ clocks
 
@@ -183,7 +190,7 @@ class SpeechActivity:
             level = float(levels_db(self.ring.slice(chunk_start, chunk_start + c), c)[0])
             floor = self._track_floor(level)
             t0, t1 = chunk_start / SAMPLE_RATE, (chunk_start + c) / SAMPLE_RATE
-            if p < pol.vad_on:
+            if p < pol.vad_on or self._far_below_own_speech(level, t0):
                 if (self._speech_end == chunk_start and self._voiced_end >= 0
                         and chunk_start + c - self._voiced_end <= int(pol.tail_max_s * SAMPLE_RATE)
                         and level > floor + pol.tail_db):
@@ -204,10 +211,22 @@ class SpeechActivity:
             if not turn_active and (self.speech_onset is None or t0 - self.last_speech > 0.3):
                 self.speech_onset, self.speech_run = t0, 0.0
             self.speech_run += c / SAMPLE_RATE
+            self._own.append((t0, level))
             self.last_speech = t1
             self._voiced_end = self._speech_end = chunk_start + c
             spoke = True
         return spoke
+
+    def _far_below_own_speech(self, level: float, t: float) -> bool:
+        """A chunk ``echo_db`` below the median level of the stream's latest speech (heard within
+        ``OWN_MEMORY_S``) is someone else's voice. Its chunks never join that median, so the echo
+        cannot drag the reference down; the speaker's own voice, louder, always can join it."""
+        own = self._own
+        while own and own[0][0] < t - OWN_MEMORY_S:
+            own.popleft()
+        if self.policy.echo_db <= 0 or len(own) < OWN_LEVELS // 4:
+            return False
+        return level < float(np.median([lv for _, lv in own])) - self.policy.echo_db
 
     def _track_floor(self, level: float) -> float:
         """Noise floor in dBFS: falls at once to a quieter chunk, rises 1.5 dB per second; never
