@@ -84,13 +84,16 @@ def _feed(act: SpeechActivity, seconds: float, amp: float, prob: float) -> bool:
 
 def test_a_voice_far_below_the_speakers_own_is_not_speech():
     """Line echo: the other party's voice ~40 dB down, which the VAD calls speech, neither starts
-    nor holds open a turn once the stream has heard its own speaker; a quieter speaker still counts."""
+    nor holds open a turn once the stream has heard its own speaker; a quieter speaker still counts,
+    and so do the quiet chunks of a run of speech once it has started."""
     act = SpeechActivity(ActivityPolicy(), CHUNK)
     assert _feed(act, 0.5, 0.01, 0.99), "before any speech there is no reference: the echo is heard"
     assert _feed(act, 1.5, 0.3, 0.99), "the speaker"
+    assert not _feed(act, 0.5, 0.0, 0.01)
     last = act.last_speech
     assert not _feed(act, 2.0, 0.003, 0.99) and act.last_speech == last, "40 dB down: echo, a silence"
     assert _feed(act, 1.0, 0.03, 0.99), "20 dB down: the speaker, quieter"
+    assert _feed(act, 0.5, 0.003, 0.99), "a quiet stretch inside a run of speech stays in it"
     off = SpeechActivity(ActivityPolicy(echo_db=0.0), CHUNK)
     _feed(off, 1.5, 0.3, 0.99)
     assert _feed(off, 1.0, 0.003, 0.99), "echo_db 0 turns the rule off"

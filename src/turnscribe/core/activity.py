@@ -9,8 +9,9 @@ Two clocks, both in stream samples at 16 kHz:
   VAD chunks are applied only when the clock reaches them, so the speech state at every frame is
   the same however the audio was split or however late the VAD answered.
 
-Speech rules: a chunk is speech at ``vad_on``, unless it is ``echo_db`` below the stream's own
-recent speech (the other party leaking back on the line); a chunk heard as silence right after speech,
+Speech rules: a chunk is speech at ``vad_on``, unless it would start speech after non-speech and
+is ``echo_db`` below the stream's own recent speech (the other party leaking back on the line: once
+a run of speech has started, its quiet chunks stay in it); a chunk heard as silence right after speech,
 well above the noise floor, is the speech's unvoiced tail (Silero misses a soft "s" or a breath),
 for at most ``tail_max_s``. Non-speech runs longer than ``acoustic_gap_s`` are kept as gaps
 (Smart Turn hears them shortened). The latest pauses that speech resumed after are kept too:
@@ -190,7 +191,8 @@ class SpeechActivity:
             level = float(levels_db(self.ring.slice(chunk_start, chunk_start + c), c)[0])
             floor = self._track_floor(level)
             t0, t1 = chunk_start / SAMPLE_RATE, (chunk_start + c) / SAMPLE_RATE
-            if p < pol.vad_on or self._far_below_own_speech(level, t0):
+            onset = self._voiced_end != chunk_start  # speech starting (or resuming) after non-speech
+            if p < pol.vad_on or (onset and self._far_below_own_speech(level, t0)):
                 if (self._speech_end == chunk_start and self._voiced_end >= 0
                         and chunk_start + c - self._voiced_end <= int(pol.tail_max_s * SAMPLE_RATE)
                         and level > floor + pol.tail_db):
