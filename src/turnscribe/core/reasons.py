@@ -19,7 +19,7 @@ inputs behind its ``end_of_turn_confidence`` (the hazard model of ``eot.py``)::
     }
 
 ``terms`` are the model's named contributions to the logit (``EotModel.terms``): the words'
-class (``text_continues`` / ``text_complete`` / ``text_answer`` / ``text_plain``, value 1, the
+class (``text_continues`` / ``text_complete`` / ``text_answer`` / ``text_plain`` / ``text_unheard``, value 1, the
 class's prior as contribution), the acoustic answer (value P, contribution weight × logit P),
 the silence (value = silence over the patience it is judged against, contribution
 ln 10 × value^shape) and ``soon_after_end`` when it applies; ``Σ contribution = logit`` and
