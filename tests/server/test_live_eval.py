@@ -88,3 +88,16 @@ def test_the_url_mode_scores_every_turn_set_pooled_and_per_set(server, tmp_path)
     assert eotbench.run(args) == 0
     doc = json.loads((tmp_path / "out" / "live.json").read_text())
     assert set(doc["per_set"]) == {"callers"}, "--sets streams only those turn sets"
+
+
+def test_an_eot_without_its_own_end_says_why():
+    """Cut at a hold (its rest started no turn), never opened, or ended after the next turn began."""
+    label = {"duration_s": 12.0, "turns": [{"start_s": 1.0, "end_s": 2.0, "pauses": [{"start_s": 1.4, "end_s": 1.7}]},
+                                           {"start_s": 4.0, "end_s": 5.0, "pauses": []},
+                                           {"start_s": 7.0, "end_s": 8.0, "pauses": []}]}
+    infos = [(t, {"type": "TurnInfo", "event": e, "audio_window_end": t})
+             for t, e in ((1.2, "StartOfTurn"), (1.6, "EndOfTurn"), (7.3, "StartOfTurn"), (12.0, "EndOfTurn"))]
+    scored = score_live(label, infos)
+    assert [e["missed"] for e in scored["eots"]] == ["ended_early", "never_opened", None]
+    summary = live_summary([score_live(label, infos[:3])])
+    assert summary["missed_by"] == {"ended_early": 1, "late": 1, "never_opened": 1}

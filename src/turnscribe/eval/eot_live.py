@@ -6,15 +6,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from turnscribe.eval.eot_report import ms
-from turnscribe.eval.eot_spans import Rec, group_of, set_of, spans_of
+from turnscribe.eval.eot_spans import Rec, Span, group_of, set_of, spans_of
 from turnscribe.eval.live import stream_many
-from turnscribe.eval.turn_events import off_turn_starts
+from turnscribe.eval.turn_events import START_BEFORE_S, off_turn_starts
 
 
 def live_query(label: Rec, thresholds: Rec) -> dict[str, str]:
@@ -46,7 +47,8 @@ def score_live(label: Rec, turninfos: Sequence[tuple[float, Rec]]) -> Rec:
         else:
             eots.append({"start": sp.start, "end": sp.end, "kind": sp.kind,
                          "latency_s": round(inside[0][0] - sp.start, 3) if inside else None,
-                         "audio_latency_s": round(inside[0][1] - sp.start, 3) if inside else None})
+                         "audio_latency_s": round(inside[0][1] - sp.start, 3) if inside else None,
+                         "missed": None if inside else _why_missed(sp, turns, starts, [w for _, w in ends])})
     in_speech = sum(1 for _, w in ends
                     if any(t["start_s"] < w < t["end_s"] for t in turns)
                     and not any(sp.hold and sp.start < w <= sp.end for sp in spans))
@@ -54,6 +56,19 @@ def score_live(label: Rec, turninfos: Sequence[tuple[float, Rec]]) -> Rec:
     return {"holds": holds, "eots": eots, "cut_in_speech": in_speech,
             "spurious_starts": len(off_turn_starts(starts, turns)),
             "nonspeech_s": round(max(0.0, float(label["duration_s"]) - speech), 3)}
+
+
+def _why_missed(sp: Span, turns: Sequence[Rec], starts: Sequence[float], ends: Sequence[float]) -> str:
+    """Why an eot got no EndOfTurn of its own: ``ended_early`` (its turn was ended before its
+    end of speech: a cut, and the rest held no new turn), ``never_opened`` (no StartOfTurn for its
+    turn), else ``late`` (the turn was open and ended after the next turn began, or never)."""
+    turn = next((t for t in turns if abs(float(t["end_s"]) - sp.start) < 1e-6), None)
+    onset = float(turn["start_s"]) if turn else sp.start
+    if any(onset < w <= sp.start for w in ends):
+        return "ended_early"
+    if not any(onset - START_BEFORE_S <= t <= sp.end for t in starts):
+        return "never_opened"
+    return "late"
 
 
 def live_summary(scored: Sequence[Rec]) -> Rec:
@@ -71,6 +86,7 @@ def live_summary(scored: Sequence[Rec]) -> Rec:
     return {"holds": len(holds), "cut": cut, "cutoff": cut / len(holds) if holds else None,
             "cut_in_speech": sum(c["cut_in_speech"] for c in scored), "eots": len(eots),
             "missed": len(eots) - len(lat), "latency_median_s": q(lat, 50), "latency_p95_s": q(lat, 95),
+            "missed_by": dict(sorted(Counter(e["missed"] for e in eots if e.get("missed")).items())),
             "latency_mean_s": round(float(np.mean(lat)), 3) if lat else None,
             "audio_latency_median_s": q(alat, 50),
             "short_answers": sum(e["kind"] == "short_answer" for e in eots),
@@ -110,7 +126,8 @@ def run_live(args: argparse.Namespace, labels: Sequence[Rec], out: Path) -> int:
               f" ({100 * (m['cutoff'] or 0):.1f}%), {m['cut_in_speech']} more inside speech;"
               f" EndOfTurn latency (wall clock) median {ms(m['latency_median_s'])}, mean"
               f" {ms(m['latency_mean_s'])}, p95 {ms(m['latency_p95_s'])}; audio clock median"
-              f" {ms(m['audio_latency_median_s'])}; missed {m['missed']}/{m['eots']}")
+              f" {ms(m['audio_latency_median_s'])}; missed {m['missed']}/{m['eots']}"
+              + (f" ({', '.join(f'{n} {k}' for k, n in m['missed_by'].items())})" if m["missed_by"] else ""))
     errors = [c for c in clips if c["error"]]
     if errors:
         print(f"{len(errors)} clip(s) failed: " + "; ".join(f"{c['path']}: {c['error']}" for c in errors[:5]))
