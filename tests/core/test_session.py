@@ -395,11 +395,9 @@ def drive_core(p, audio, script, take, policy=TEST_POLICY):
     return s, engines, events
 
 
-def test_the_pause_decode_does_not_hold_updates_and_ends_wait_for_it():
-    """The final-quality decode a pause starts is applied ``pause_slack_s`` into the pause: while
-    it is computed the stream's Updates go on, no end is decided before it is in, and the events
-    are the same as when every answer comes back at once."""
-    from turnscribe.runtime.driver import run_requests
+def holding_finals():
+    """A ``drive_core`` take-function that holds back every final-quality decode, and the list it
+    holds them in (the test answers them when it chooses)."""
     from turnscribe.types.engine import AsrRequest
 
     held = []
@@ -410,6 +408,16 @@ def test_the_pause_decode_does_not_hold_updates_and_ends_wait_for_it():
             held.append(req)
         return final
 
+    return held, hold_finals
+
+
+def test_the_pause_decode_does_not_hold_updates_and_ends_wait_for_it():
+    """The final-quality decode a pause starts is applied ``pause_slack_s`` into the pause: while
+    it is computed the stream's Updates go on, no end is decided before it is in, and the events
+    are the same as when every answer comes back at once."""
+    from turnscribe.runtime.driver import run_requests
+
+    held, hold_finals = holding_finals()
     s, engines, events = drive_core(params(), pcm16(*TURN), "hello there how are you.", hold_finals)
     assert held, "the pause asked for a final-quality decode"
     infos = turninfos(events)
@@ -439,16 +447,8 @@ def test_by_default_an_end_is_decided_at_the_first_frame_of_the_pause_with_its_f
     frame of the pause, and a clear ending is decided there, carrying those words."""
     from turnscribe.core.session import TurnPolicy
     from turnscribe.runtime.driver import run_requests
-    from turnscribe.types.engine import AsrRequest
 
-    held = []
-
-    def hold_finals(_s, req):
-        final = isinstance(req.payload, AsrRequest) and req.payload.final
-        if final:
-            held.append(req)
-        return final
-
+    held, hold_finals = holding_finals()
     policy = dataclasses.replace(TEST_POLICY, pause_slack_s=TurnPolicy().pause_slack_s)
     assert policy.pause_slack_s == 0.0
     s, engines, events = drive_core(params(), pcm16(*TURN), "hello there how are you.", hold_finals, policy)

@@ -53,6 +53,11 @@ def candidates() -> list[EotModel]:
     return [EotModel(**kw) for kw in combos]
 
 
+def default_point(tracks: Sequence[Track], settings: Thresholds) -> Rec:
+    """What a client gets at ``settings``: the threshold and timeout, no minimum silence."""
+    return score_policy(tracks, settings.eot_threshold, 0.0, settings.eot_timeout_ms / 1000)
+
+
 def selection_score(tracks: Sequence[Track], settings: Thresholds | None = None) -> float:
     """Distance from the targets, each as a multiple of its budget (lower is better): the trade-off
     (mean latency at 5 % cut-offs over 450 ms plus cut-offs at 300 ms over 10 %) and the point a
@@ -62,7 +67,7 @@ def selection_score(tracks: Sequence[Track], settings: Thresholds | None = None)
     h = headline(sweep(tracks, system="turnscribe", coarse=True))
     lat = h["latency_at_5pct"]["mean_latency_s"] if h["latency_at_5pct"] else 3.0
     cut = h["cutoff_at_300ms"]["cutoff"] if h["cutoff_at_300ms"] else 1.0
-    d = score_policy(tracks, settings.eot_threshold, 0.0, settings.eot_timeout_ms / 1000)
+    d = default_point(tracks, settings)
     return float(lat / 0.45 + cut / 0.10 + d["cutoff"] / 0.10 + (d["mean_latency_s"] or 3.0) / 0.45)
 
 
@@ -116,8 +121,7 @@ def report(tracks: Sequence[Track], system: str, settings: Thresholds) -> Rec:
     pts = sweep(tracks, system=kind(system))
     entry: Rec = {"headline": headline(pts), "frontier": [brief(p) for p in frontier(pts)]}
     if kind(system) == "turnscribe":
-        entry["default_point"] = brief(score_policy(
-            tracks, settings.eot_threshold, 0.0, settings.eot_timeout_ms / 1000))
+        entry["default_point"] = brief(default_point(tracks, settings))
         entry["eager"] = eager_report(tracks, settings.eot_threshold, settings.eot_timeout_ms / 1000)
     return entry
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from turnscribe.eval.eot_report import ms
-from turnscribe.eval.eot_spans import Rec, Span, group_of, set_of, spans_of
+from turnscribe.eval.eot_spans import Rec, Span, group_of, spans_of
 from turnscribe.eval.live import stream_many
 from turnscribe.eval.turn_events import START_BEFORE_S, off_turn_starts
 
@@ -113,7 +113,7 @@ def run_live(args: argparse.Namespace, labels: Sequence[Rec], out: Path) -> int:
     clips: list[Rec] = []
     for lab, res in zip(labels, results, strict=True):
         sc = score_live(lab, res.turninfos())
-        sc.update(path=lab["path"], group=group_of(lab), set=set_of(str(lab["path"])), error=res.error,
+        sc.update(path=lab["path"], group=group_of(lab), set=lab["set"], error=res.error,
                   close_code=res.close_code)
         clips.append(sc)
     doc = {"url": args.url, "streams": args.streams, "thresholds": th, "overall": live_summary(clips),
