@@ -12,6 +12,12 @@ from turnscribe.types.engine import AsrRequest, AsrResult
 HELLO = words(("Hello", 0.3, 0.6), ("there.", 0.6, 0.9))
 
 
+def ask_pause(p: Parts, d: DecodeSlots, *, apply: bool = True) -> None:
+    """The pause owes its final-quality decode, asked for at once."""
+    d.owe_pause(apply=apply)
+    d.ask_owed(p.params, due_in_s=0.0)
+
+
 def started(policy: TurnPolicy | None = None) -> tuple[Parts, DecodeSlots]:
     p = Parts(policy)
     p.audio(0.256, speech=False)
@@ -53,10 +59,41 @@ def test_a_dropped_partial_leaves_the_words_as_they_were():
     assert d.partial is None and p.transcriber.transcript.words == ()
 
 
+def test_an_owed_decode_costs_nothing_until_asked_and_is_cut_where_the_pause_began():
+    p, d = started()
+    d.heard_speech()
+    d.owe_pause(apply=True)
+    assert p.work.take_requests() == [] and d.pause_words_pending()
+    covers = p.activity.clock
+    p.audio(0.4, speech=False)  # asked later, in the pause ...
+    d.ask_owed(p.params, due_in_s=0.0)
+    (req,) = p.work.take_requests()
+    assert req.payload.final and len(req.payload.audio) == covers, "... it decodes the same audio"
+    assert d.pause is not None and d.pause.covers == covers
+
+
+def test_an_owed_decode_is_forgotten_when_the_speaker_goes_on():
+    p, d = started()
+    d.owe_pause(apply=True)
+    d.speech_resumed()
+    d.ask_owed(p.params, due_in_s=0.0)
+    assert d.owed is None and d.pause is None and p.work.take_requests() == []
+
+
+def test_the_final_words_ask_for_an_owed_decode():
+    p, d = started()
+    d.owe_pause(apply=True)
+    step = d.final_words(p.params)
+    with pytest.raises(Waiting) as w:
+        finish(step)
+    (req,) = p.work.take_requests()
+    assert req.payload.final and w.value.wait == NeedResult(req.seq)
+
+
 def test_the_pause_decode_is_waited_for_at_once_by_default():
     p, d = started()
     d.heard_speech()
-    d.ask_pause(p.params)
+    ask_pause(p, d)
     (req,) = p.work.take_requests()
     with pytest.raises(Waiting) as w:
         finish(d.settle_pause())
@@ -66,7 +103,7 @@ def test_the_pause_decode_is_waited_for_at_once_by_default():
 def test_the_pause_decode_is_final_quality_and_waited_for_only_when_due():
     p, d = started(TurnPolicy(pause_slack_s=0.24))
     d.heard_speech()
-    d.ask_pause(p.params)
+    ask_pause(p, d)
     (req,) = p.work.take_requests()
     assert req.payload.final and req.urgent and not d.new_speech
     finish(d.settle_pause())
@@ -80,8 +117,8 @@ def test_the_pause_decode_is_final_quality_and_waited_for_only_when_due():
 def test_a_decode_waited_for_abandons_every_decode_in_flight():
     p, d = started()
     d.ask_partial(p.params)
-    d.prefetch_final(p.params)
-    d.ask_pause(p.params)
+    ask_pause(p, d, apply=False)
+    ask_pause(p, d)
     older = [r.seq for r in p.work.take_requests()]
     step = d.decode(p.params, final=True)
     with pytest.raises(Waiting):
@@ -92,7 +129,7 @@ def test_a_decode_waited_for_abandons_every_decode_in_flight():
 
 def test_final_words_reuse_a_covering_final_decode_without_a_new_request():
     p, d = started()
-    d.ask_pause(p.params)
+    ask_pause(p, d)
     (req,) = p.work.take_requests()
     p.audio(0.256, speech=False)
     p.answer(req, AsrResult(words=HELLO))
@@ -103,7 +140,7 @@ def test_final_words_reuse_a_covering_final_decode_without_a_new_request():
 
 def test_final_words_take_the_prefetched_decode_when_no_speech_came_since():
     p, d = started()
-    d.prefetch_final(p.params)
+    ask_pause(p, d, apply=False)
     (req,) = p.work.take_requests()
     p.answer(req, AsrResult(words=HELLO))
     assert finish(d.final_words(p.params)) == HELLO
@@ -112,7 +149,7 @@ def test_final_words_take_the_prefetched_decode_when_no_speech_came_since():
 
 def test_final_words_decode_afresh_after_new_speech():
     p, d = started()
-    d.prefetch_final(p.params)
+    ask_pause(p, d, apply=False)
     (pre,) = p.work.take_requests()
     d.heard_speech()
     step = d.final_words(p.params)
@@ -124,13 +161,13 @@ def test_final_words_decode_afresh_after_new_speech():
 
 def test_a_resumed_pause_decode_is_dropped_only_when_the_policy_says_so():
     p, d = started(TurnPolicy(drop_resumed_pause=True, pause_slack_s=0.24))
-    d.ask_pause(p.params)
+    ask_pause(p, d)
     (req,) = p.work.take_requests()
-    d.drop_resumed_pause()
+    d.speech_resumed()
     assert d.pause is None and p.work.take_abandoned() == [req.seq]
     p, d = started()
-    d.ask_pause(p.params)
-    d.drop_resumed_pause()
+    ask_pause(p, d)
+    d.speech_resumed()
     assert d.pause is not None
 
 

@@ -21,6 +21,10 @@ def test_metrics_unit():
     m.observe_batch("asr", 3, 0.012)
     m.set_queue_depth("asr", 5)
     m.job_dropped("asr", "superseded")
+    m.add_engine_cpu("asr", 0.25)
+    m.add_engine_cpu("asr", -1e-9)  # clock noise: ignored
+    m.observe_word_age(0.4)
+    m.observe_word_age(-0.01)  # a word that ends at the edge counts as fresh
     body, ctype = m.render()
     text = body.decode()
     assert ctype.startswith("text/plain; version=")
@@ -45,6 +49,9 @@ def test_metrics_unit():
     assert value(text, "turnscribe_engine_inference_seconds_sum", engine="asr") == pytest.approx(0.012)
     assert value(text, "turnscribe_engine_queue_depth", engine="asr") == 5
     assert value(text, "turnscribe_engine_jobs_dropped_total", engine="asr", reason="superseded") == 1
+    assert value(text, "turnscribe_engine_cpu_seconds_total", engine="asr") == pytest.approx(0.25)
+    assert value(text, "turnscribe_partial_word_age_seconds_count") == 2
+    assert value(text, "turnscribe_partial_word_age_seconds_sum") == pytest.approx(0.4)
 
     t0 = time.process_time()
     while time.process_time() - t0 < 0.05:  # burn some CPU so the ratio is measurably positive

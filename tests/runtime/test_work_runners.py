@@ -67,6 +67,7 @@ def test_batched_work_answers_every_request_on_the_loop_and_observes_batches() -
     body = metrics.render()[0].decode()
     for engine in ("vad", "asr_final", "turn"):
         assert f'turnscribe_engine_batch_size_count{{engine="{engine}"}} 1.0' in body
+        assert f'turnscribe_engine_cpu_seconds_total{{engine="{engine}"}}' in body, "CPU of every engine call"
 
 
 def test_batched_work_cancels_a_streams_queued_work() -> None:

@@ -17,7 +17,7 @@ def _f(x: Any, nd: int = 3) -> str:
 
 def format_table(report: Mapping[str, Any]) -> str:
     head = ["mode", "N", "upd p50", "upd p95", "upd max", "eot p50", "eot p95", "eot n", "age p50", "err", "refused",
-            "abn", "msgs", "cpu/aud", "rss MB", "dRSS/str", "SLO"]
+            "abn", "msgs", "cpu ms/s", "rss MB", "dRSS/str", "SLO"]
     rows = [head]
     for mode, m in report["modes"].items():
         for s in m["steps"]:
@@ -25,7 +25,7 @@ def format_table(report: Mapping[str, Any]) -> str:
             rows.append([mode, str(s["streams"]), _f(u["p50"]), _f(u["p95"]), _f(u["max"]), _f(e["p50"]),
                          _f(e["p95"]), str(e["count"]), _f(s.get("word_age", {}).get("p50")),
                          str(s["errors"]), str(s["refusals"]),
-                         str(s["abnormal_closes"]), str(s["messages"]), _f(s["cpu_per_audio_s"]),
+                         str(s["abnormal_closes"]), str(s["messages"]), _f(s.get("cpu_ms_per_stream_s"), 1),
                          _f(s["rss_end_mb"], 0), _f(s["rss_delta_per_stream_mb"], 1),
                          "pass" if s["pass"] else "FAIL"])
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
@@ -43,10 +43,12 @@ def format_table(report: Mapping[str, Any]) -> str:
             if notes:
                 lines.append(f"  N={s['streams']}: " + "; ".join(notes))
             if s.get("engines"):
-                lines.append(f"  N={s['streams']} compute: " + ", ".join(
-                    f"{e} {p['cores']:.2f} cores ({p['jobs_per_call'] or 0:.1f}/call"
+                lines.append(f"  N={s['streams']} CPU ms per stream-second: " + ", ".join(
+                    f"{e} {p.get('cpu_ms_per_stream_s') or 0:.1f} ({p['cores']:.2f} cores busy, "
+                    f"{p['jobs_per_call'] or 0:.1f}/call"
                     + (f", {p['dropped']} dropped)" if p["dropped"] else ")")
-                    for e, p in s["engines"].items() if p["calls"] or p["dropped"]))
+                    for e, p in s["engines"].items() if p["calls"] or p["dropped"])
+                    + (f", other {s['other_cpu_ms_per_stream_s']:.1f}" if s.get("other_cpu_ms_per_stream_s") is not None else ""))
     if report.get("ratio_max_streams") is not None:
         lines.append(f"ratio of max streams within SLO ({' / '.join(report['modes'])}) = "
                      f"{report['ratio_max_streams']:.2f}")

@@ -73,7 +73,7 @@ def summarize_step(streams: int, results: Sequence[ClientResult]) -> dict[str, A
 
 def scrape_engines(ws_url: str) -> dict[tuple[str, str], float] | None:
     """The server's per-engine counters from ``/metrics``: (engine, what) -> value, where what is
-    busy_s (inference wall time), calls, jobs or dropped. None when /metrics does not answer."""
+    busy_s (inference wall time), cpu_s (CPU time, native workers included), calls, jobs or dropped. None when /metrics does not answer."""
     from prometheus_client.parser import text_string_to_metric_families
 
     try:
@@ -84,7 +84,8 @@ def scrape_engines(ws_url: str) -> dict[tuple[str, str], float] | None:
     names = {"turnscribe_engine_inference_seconds_sum": "busy_s",
              "turnscribe_engine_inference_seconds_count": "calls",
              "turnscribe_engine_batch_size_sum": "jobs",
-             "turnscribe_engine_jobs_dropped_total": "dropped"}
+             "turnscribe_engine_jobs_dropped_total": "dropped",
+             "turnscribe_engine_cpu_seconds_total": "cpu_s"}
     out: dict[tuple[str, str], float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -96,16 +97,21 @@ def scrape_engines(ws_url: str) -> dict[tuple[str, str], float] | None:
 
 
 def engine_profile(before: Mapping[tuple[str, str], float] | None,
-                   after: Mapping[tuple[str, str], float] | None, wall_s: float) -> dict[str, Any] | None:
-    """Where the compute went in one step: per engine, busy seconds (and as a share of the wall
-    time: 1.0 = one core busy throughout), calls, jobs per call, jobs dropped."""
+                   after: Mapping[tuple[str, str], float] | None, wall_s: float,
+                   audio_s: float) -> dict[str, Any] | None:
+    """Where the compute went in one step: per engine, CPU seconds and CPU ms per stream-second of
+    audio (the cost), busy seconds (wall time of its calls, and as a share of the step's wall time:
+    1.0 = one core busy throughout), calls, jobs per call, jobs dropped."""
     if before is None or after is None:
         return None
     engines = sorted({e for e, _ in after})
     prof: dict[str, Any] = {}
     for e in engines:
-        d = {w: after.get((e, w), 0.0) - before.get((e, w), 0.0) for w in ("busy_s", "calls", "jobs", "dropped")}
-        prof[e] = {"busy_s": round(d["busy_s"], 3), "cores": round(d["busy_s"] / wall_s, 3) if wall_s else None,
+        d = {w: after.get((e, w), 0.0) - before.get((e, w), 0.0)
+             for w in ("busy_s", "cpu_s", "calls", "jobs", "dropped")}
+        prof[e] = {"cpu_s": round(d["cpu_s"], 3),
+                   "cpu_ms_per_stream_s": round(1000 * d["cpu_s"] / audio_s, 2) if audio_s else None,
+                   "busy_s": round(d["busy_s"], 3), "cores": round(d["busy_s"] / wall_s, 3) if wall_s else None,
                    "calls": int(d["calls"]), "jobs": int(d["jobs"]),
                    "jobs_per_call": round(d["jobs"] / d["calls"], 2) if d["calls"] else None,
                    "dropped": int(d["dropped"])}
@@ -131,11 +137,15 @@ def run_step(server: Server, specs: Sequence[StreamSpec], args: argparse.Namespa
         "wall_s": round(wall, 2),
         "server_cpu_s": round(cpu, 3) if cpu is not None else None,
         "cpu_per_audio_s": round(cpu / step["audio_s"], 4) if cpu is not None and step["audio_s"] else None,
+        "cpu_ms_per_stream_s": round(1000 * cpu / step["audio_s"], 1) if cpu is not None and step["audio_s"] else None,
         "rss_end_mb": round(rss_end, 1) if rss_end is not None else None,
         "rss_peak_mb": round(max(peak, rss_end or 0.0), 1) if pid else None,
         "bench_cpu_s": round(time.process_time() - bench_cpu0, 3),
-        "engines": engine_profile(engines0, scrape_engines(server.url), wall),
+        "engines": engine_profile(engines0, scrape_engines(server.url), wall, step["audio_s"]),
     })
+    if step["engines"] and step["cpu_ms_per_stream_s"] is not None:  # sessions, protocol, event loop
+        engines_ms = sum(p["cpu_ms_per_stream_s"] or 0.0 for p in step["engines"].values())
+        step["other_cpu_ms_per_stream_s"] = round(step["cpu_ms_per_stream_s"] - engines_ms, 1)
     reasons = slo.check(step)
     step["pass"] = not reasons
     step["fail_reasons"] = reasons

@@ -1,13 +1,18 @@
 """The decodes of one turn that are in flight without being waited for, and the ones waited for.
 
-Live partials while the user speaks, and the final-quality decode a pause starts, are not waited
-for at once: a partial asked for at clock t is applied at t + ``partial_slack_s``, the pause's
-decode at t + ``pause_slack_s`` (waiting then only if it is still not back), so their compute
-overlaps the audio that follows instead of holding the stream's Updates. On the wall clock an end
-at the pause start then arrives after max(slack, compute) instead of after the compute. When a
-pause starts after a partial already covered the speech, the final-quality decode an end would
-report is computed ahead (``prefetch_final``), so the EndOfTurn does not wait for it. A decode
-made obsolete by a newer one is abandoned (its answer is ignored; the scheduler may never run it).
+Live partials while the user speaks are not waited for at once: a partial asked for at clock t is
+applied at t + ``partial_slack_s``, so its compute overlaps the audio that follows instead of
+holding the stream's Updates.
+
+A pause *owes* a final-quality decode of the speech before it (the words an end would read and
+report), cut where the speech stopped so its words do not depend on when it is asked. It is asked
+for only when the turn can end within ``final_lead_s`` of silence (``EndGate.earliest_end_s``), and
+applied from that earliest end on (waited for then, if still not back): a hold the speaker resumes
+from before then costs no final-quality decode at all, and the decisions are those it would have
+read (before the earliest end, every frame holds whatever the words). When the pause starts after
+a live partial already covered the speech, the decisions read that partial and the owed decode is
+only the EndOfTurn's transcript (``prefetch``). A decode made obsolete by a newer one is abandoned
+(its answer is ignored; the scheduler may never run it).
 """
 
 from __future__ import annotations
@@ -21,6 +26,15 @@ from turnscribe.core.transcriber import Transcriber
 from turnscribe.core.waits import Step
 from turnscribe.types.engine import SAMPLE_RATE, AsrResult, Word
 from turnscribe.wire.params import ListenParams
+
+
+@dataclass(frozen=True, slots=True)
+class Owed:
+    """A final-quality decode of the audio up to ``covers`` (stream sample) not asked for yet;
+    ``apply``: its words become the transcript the decisions read (else: only the final's)."""
+
+    covers: int
+    apply: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +56,7 @@ class DecodeSlots:
         self.partial: InFlight | None = None
         self.pause: InFlight | None = None
         self.prefetch: InFlight | None = None
+        self.owed: Owed | None = None
         self.new_speech = False  # speech since the last ASR request
 
     def heard_speech(self) -> None:
@@ -58,9 +73,11 @@ class DecodeSlots:
             if pending is not None:
                 self._work.abandon(pending.seq)
         self.partial = self.prefetch = self.pause = None
+        self.owed = None
 
-    def _ask(self, params: ListenParams, *, final: bool, live: bool = False, urgent: bool = True) -> int:
-        request = self._tr.request(self._act, params, final=final, live=live)
+    def _ask(self, params: ListenParams, *, final: bool, live: bool = False, urgent: bool = True,
+             until: int | None = None) -> int:
+        request = self._tr.request(self._act, params, final=final, live=live, until=until)
         return self._work.issue(request, multilingual=params.multilingual, urgent=urgent)
 
     def _due(self, slack_s: float) -> int:
@@ -93,34 +110,46 @@ class DecodeSlots:
 
     # ------------------------------------------------------------------ the pause's decode
 
-    def ask_pause(self, params: ListenParams) -> None:
-        """The pause starts after new speech: bring the transcript up to date with a final-quality
-        decode, applied ``pause_slack_s`` into the pause (an end decided before then waits for it)."""
+    def owe_pause(self, *, apply: bool) -> None:
+        """The pause starts: a final-quality decode of the speech so far is owed (``apply``: the
+        decisions are to read its words; else a live partial already covered the speech)."""
         self.new_speech = False
-        covers = self._act.clock
-        self.pause = InFlight(self._ask(params, final=True), covers, self._due(self._policy.pause_slack_s))
+        self.owed = Owed(self._act.clock, apply)
 
-    def settle_pause(self) -> Step[None]:
-        """Apply the pause's decode once the clock reaches its due time (waiting only then)."""
+    def ask_owed(self, params: ListenParams, *, due_in_s: float) -> None:
+        """Ask for the owed decode, to be applied ``due_in_s`` of audio from now (and no earlier
+        than ``pause_slack_s`` into the pause)."""
+        owed, self.owed = self.owed, None
+        if owed is None:
+            return
+        due = max(self._due(due_in_s), owed.covers + int(self._policy.pause_slack_s * SAMPLE_RATE))
+        slot = InFlight(self._ask(params, final=True, until=owed.covers), owed.covers, due)
+        if owed.apply:
+            self.pause = slot
+        else:
+            self.prefetch = slot
+
+    def pause_words_pending(self) -> bool:
+        """The words the decisions of this pause are to read are not applied yet."""
+        return self.pause is not None or (self.owed is not None and self.owed.apply)
+
+    def settle_pause(self, *, now: bool = False) -> Step[None]:
+        """Apply the pause's decode once the clock reaches its due time (or ``now``), waiting then."""
         p = self.pause
-        if p is None or self._act.clock < p.due:
+        if p is None or (self._act.clock < p.due and not now):
             return
         res = yield from self._work.result(p.seq)
         self.pause = None
         self._tr.update(self._tr.took(res if isinstance(res, AsrResult) else None, covers=p.covers, final=True))
 
-    def drop_resumed_pause(self) -> None:
-        """The speaker went on before the pause's words were due: newer audio makes them obsolete
-        (the next decode covers this speech too), when ``drop_resumed_pause`` is on."""
+    def speech_resumed(self) -> None:
+        """The speaker went on: a decode still owed is not needed (the next pause owes one that
+        covers this speech too); one asked for before its due time is dropped when
+        ``drop_resumed_pause`` is on."""
+        self.owed = None
         if self.pause is not None and self._act.clock < self.pause.due and self._policy.drop_resumed_pause:
             self._work.abandon(self.pause.seq)
             self.pause = None
-
-    def prefetch_final(self, params: ListenParams) -> None:
-        """The pause starts after a live partial already covered the speech: the decisions read
-        that partial, while the final-quality decode an end would report is computed ahead."""
-        covers = self._act.clock
-        self.prefetch = InFlight(self._ask(params, final=True), covers, self._due(self._policy.pause_slack_s))
 
     # ------------------------------------------------------------------ decodes waited for
 
@@ -139,6 +168,7 @@ class DecodeSlots:
         tr = self._tr.transcript
         assert tr is not None
         before = tr.words
+        self.ask_owed(params, due_in_s=0.0)
         pre, self.prefetch = self.prefetch, None
         if self.pause is not None:  # the pause's own decode is newer than any prefetch
             if pre is not None:

@@ -14,7 +14,7 @@ import enum
 from dataclasses import dataclass
 
 from turnscribe.core.activity import SpeechActivity
-from turnscribe.core.eot import SOON_AFTER_END_S, Cues
+from turnscribe.core.eot import SOON_AFTER_END_S, Cues, possible_classes
 from turnscribe.core.ledger import WorkLedger
 from turnscribe.core.machine import TurnState
 from turnscribe.core.policy import TurnPolicy
@@ -134,6 +134,16 @@ class EndGate:
         self.confidence_cues = cues = self.cues(words, unheard_s)
         self.confidence = self._policy.model.probability(cues)
         return self.confidence
+
+    def earliest_end_s(self, known: tuple[Word, ...], th: Thresholds, state: TurnState) -> float:
+        """The shortest silence of this pause at which the turn can end (a model end, an eager
+        one or the timeout), whatever words end it, given the ``known`` words and the evidence
+        so far: before it every frame holds, so the words that end the turn are needed only then."""
+        threshold = th.eot_threshold
+        if th.eager_eot_threshold is not None and state is TurnState.ONGOING:
+            threshold = min(threshold, th.eager_eot_threshold)
+        classes = possible_classes(" ".join(w.text for w in known))
+        return min(self._policy.model.earliest_end_s(self.cues(()), threshold, classes), th.eot_timeout_ms / 1000)
 
     def judge(self, words: tuple[Word, ...], unheard_s: float, silence: float, th: Thresholds,
               state: TurnState) -> EndDecision:

@@ -88,6 +88,7 @@ SHORT_ANSWER_WORDS = 2
 # Words that miss more than this much of the speech before the pause say nothing about how it ends
 # (the speaker went on past "I want to"; "Yes" may have become "Yes, and ..."): class "unheard".
 UNHEARD_MAX_S = 0.12
+SILENCE_CAP_S = 3.0  # the silence term stops growing here (the timeout ends longer pauses)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,19 +132,45 @@ class EotModel:
         recent = cues.recent_pauses[-PATIENCE_RECENT:] if self.adaptive else ()
         return max([self.patience_floor_s, *recent])
 
+    def prior(self, cls: str) -> float:
+        """Log-odds of an end before the silence says anything, for text class ``cls``."""
+        return {"continues": self.continues_prior, "complete": self.complete_prior,
+                "answer": self.answer_prior, "plain": self.plain_prior, "unheard": self.plain_prior}[cls]
+
+    def hold_scale(self, cues: Cues, cls: str) -> float:
+        """How long (s) this speaker's holds run after words of class ``cls``."""
+        return self.patience(cues) * {"continues": self.hold_patience, "answer": self.answer_patience}.get(cls, 1.0)
+
     def terms(self, cues: Cues) -> tuple[Term, ...]:
         cls = text_class(cues.transcript) if cues.unheard_s <= UNHEARD_MAX_S else "unheard"
-        prior = {"continues": self.continues_prior, "complete": self.complete_prior,
-                 "answer": self.answer_prior, "plain": self.plain_prior, "unheard": self.plain_prior}[cls]
-        out = [Term(f"text_{cls}", 1.0, prior)]
+        out = [Term(f"text_{cls}", 1.0, self.prior(cls))]
         if cues.acoustic:
             out.append(Term("acoustic", cues.acoustic[0], self.acoustic_weight * logit(cues.acoustic[0])))
-        scale = self.patience(cues) * {"continues": self.hold_patience, "answer": self.answer_patience}.get(cls, 1.0)
-        rel = min(cues.silence_s, 3.0) / scale
+        rel = min(cues.silence_s, SILENCE_CAP_S) / self.hold_scale(cues, cls)
         out.append(Term("silence", rel, math.log(10.0) * rel ** self.shape))
         if cues.soon_after_end:
             out.append(Term("soon_after_end", 1.0, self.soon_after_end))
         return tuple(out)
+
+    def earliest_end_s(self, cues: Cues, threshold: float, classes: tuple[str, ...]) -> float:
+        """The shortest silence at which the confidence can reach ``threshold``, with every cue
+        but the words and the silence as in ``cues`` (without an acoustic answer yet: the most
+        confident one), whichever of ``classes`` the words turn out to be; inf when none can
+        before the silence term stops growing. Before it, every frame of the pause holds."""
+        if threshold >= 1.0:
+            return math.inf
+        acoustic = cues.acoustic[0] if cues.acoustic else 1.0
+        rest = self.acoustic_weight * logit(acoustic) + (self.soon_after_end if cues.soon_after_end else 0.0)
+        target = math.log(threshold / (1.0 - threshold)) if threshold > 0.0 else -math.inf
+        best = math.inf
+        for cls in classes:
+            need = (target - self.prior(cls) - rest) / math.log(10.0)
+            if need <= 0.0:
+                return 0.0
+            seconds = need ** (1.0 / self.shape) * self.hold_scale(cues, cls)
+            if seconds <= SILENCE_CAP_S:
+                best = min(best, seconds)
+        return best
 
     def log_odds(self, cues: Cues) -> float:
         return sum(t.contribution for t in self.terms(cues))
@@ -240,6 +267,16 @@ def text_class(transcript: str) -> str:
     if answer or len(digit_form(transcript).split()) <= SHORT_ANSWER_WORDS:
         return "answer"  # "Yes.", "The airport.", "Kaufmann": a short reply is all a caller says
     return "complete" if terminal or digits_whole else "plain"
+
+
+def possible_classes(transcript: str) -> tuple[str, ...]:
+    """The text classes the words that end a turn can fall in, knowing ``transcript`` (a cheaper
+    or earlier decode's words, which may miss the last of the speech): any but *answer* once they
+    hold more words than an answer can (a later decode adds words; it does not drop two)."""
+    limit = SHORT_ANSWER_WORDS + 1  # the answer feature allows three answer words
+    if len(transcript.split()) > limit and len(digit_form(transcript).split()) > limit:
+        return ("continues", "complete", "plain")
+    return ("continues", "complete", "answer", "plain")
 
 
 def fuse(cues: Cues, model: EotModel = EotModel()) -> float:

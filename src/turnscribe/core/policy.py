@@ -27,12 +27,15 @@ class TurnPolicy:
     # under load most partials are shed, and the words must not go stale for seconds
     partial_stale_s: float = 1.5
     acoustic_at_s: tuple[float, ...] = (0.096,)  # pause lengths at which Smart Turn is asked
-    # the pause's final-quality decode is applied this long into the pause. 0: at once, waiting for
-    # its compute (~0.1-0.2 s of Whisper base), so every decision of the pause reads the words that end
-    # it; an EndOfTurn carries them anyway, so a later application would only make ends later
+    # a pause's final-quality decode is asked for once the turn can end within this much more
+    # silence (its compute, ~0.1-0.3 s of Whisper base, then overlaps the pause), and applied from
+    # the earliest frame an end is possible; holds resumed before then cost none. inf: asked for at
+    # the pause start and applied at once (every frame of the pause reads its words; eval eot records so)
+    final_lead_s: float = 0.3
+    # ... and applied no earlier than this far into the pause (the first frames then read the live partial)
     pause_slack_s: float = 0.0
-    # ... and dropped if the speaker goes on before then: off, since the decode has nearly always run
-    # by then (bench load, 8 streams: 2 of ~300 dropped) and its words still shape later cues
+    # ... and dropped if the speaker goes on before it is due: off, since the decode has nearly always run
+    # by then and its words still shape later cues
     drop_resumed_pause: bool = False
     model: EotModel = field(default_factory=EotModel)
     trace: bool = False            # record (time, cues) at every end decision (eval eot)

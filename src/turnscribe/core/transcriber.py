@@ -74,9 +74,10 @@ class Transcriber:
         self.settled, self.settled_end = (), 0.0
 
     def request(self, activity: SpeechActivity, params: ListenParams, *, final: bool,
-                live: bool = False) -> AsrRequest:
-        """A decode of the turn's window up to the clock (sliding the window first if long).
-        ``live``: a refresh of the partial transcript while the user speaks (short window)."""
+                live: bool = False, until: int | None = None) -> AsrRequest:
+        """A decode of the turn's window up to the clock, or to stream sample ``until`` (sliding
+        the window first if long). ``live``: a refresh of the partial transcript while the user
+        speaks (short window)."""
         tr = self.transcript
         assert tr is not None
         if activity.now - tr.window_start > self.policy.max_window_s:
@@ -87,7 +88,7 @@ class Transcriber:
         if not params.multilingual:
             language = "en"
         return AsrRequest(
-            audio=activity.audio(int(tr.window_start * SAMPLE_RATE)), offset=tr.window_start, final=final,
+            audio=activity.audio(int(tr.window_start * SAMPLE_RATE), until), offset=tr.window_start, final=final,
             prompt=tr.prompt, keyterms=params.keyterms, language=language,
             languages=params.language_hints or LANGUAGES,
             short_window=live or (final and self.policy.short_finals))
@@ -142,6 +143,14 @@ class Transcriber:
         if final and res is not None:
             self.settled, self.settled_end = words, covers / SAMPLE_RATE
         return words
+
+    def settles_now(self, pause_start: float) -> bool:
+        """A pause starting at ``pause_start`` wants its final-quality decode at once, whether or
+        not the turn may end in it: the window is long enough for that decode's words to be frozen
+        (anchoring or sliding the window keeps a long turn's transcript final-quality)."""
+        tr, pol = self.transcript, self.policy
+        long = min(pol.anchor_after_s, pol.max_window_s) if pol.anchor_after_s > 0 else pol.max_window_s - SLIDE_MARGIN_S
+        return tr is not None and pause_start - tr.window_start >= long
 
     def covered(self, speech_end: int) -> bool:
         """The latest decode is final-quality and covers every sample of speech."""

@@ -53,7 +53,7 @@ class Turns:
 
     def on_speech(self) -> None:
         """A frame held speech (VAD applied)."""
-        self.decodes.drop_resumed_pause()
+        self.decodes.speech_resumed()
         self.gate.speech()
         resumed = self._act.resumed_after
         if resumed is not None and self.machine.state is TurnState.ONGOING and self.decodes.pause is None:
@@ -159,8 +159,8 @@ class Turns:
     # ------------------------------------------------------------------ ends (every frame)
 
     def _pause_started(self) -> Step[bool]:
-        """The pause starts: bring the transcript up to date with a final-quality decode, so the
-        end decision has its words and the EndOfTurn its final transcript ready. True when the
+        """The pause starts: it owes a final-quality decode of the speech before it (the words an
+        end reads and reports; asked for once an end is near, see ``decodes.py``). True when the
         speaker turned out to have resumed after an eager end (the TurnResumed is sent)."""
         d = self.decodes
         yield from d.settle_partial(now=True)
@@ -170,10 +170,22 @@ class Turns:
                 self._tick_spoken = True
                 return True
         elif d.new_speech:
-            d.ask_pause(self.params)
+            d.owe_pause(apply=True)
+            if self.transcriber.settles_now(self._act.last_speech):
+                d.ask_owed(self.params, due_in_s=0.0)
         elif not self.transcriber.covered(int(self._act.last_speech * SAMPLE_RATE)):
-            d.prefetch_final(self.params)
+            d.owe_pause(apply=False)
         return False
+
+    def _ask_if_end_near(self, silence: float) -> None:
+        """Ask for the pause's owed decode once the turn can end within ``final_lead_s``, to be
+        applied from the earliest frame an end is possible (before it, every frame holds)."""
+        d = self.decodes
+        if d.owed is None:
+            return
+        earliest = self.gate.earliest_end_s(self._cue_words()[0], self.params.thresholds, self.machine.state)
+        if silence + self.policy.final_lead_s >= earliest:
+            d.ask_owed(self.params, due_in_s=max(0.0, earliest - silence))
 
     def _end_decision(self) -> Step[None]:
         if not self.machine.active:
@@ -185,11 +197,18 @@ class Turns:
         if gate.pause_starts() and (yield from self._pause_started()):
             return
         gate.consider_acoustic(silence, self._turn_start, self.transcriber.transcript)
-        yield from d.settle_pause()  # the pause's words, once due (at once when pause_slack_s is 0)
         yield from gate.read_acoustic()
-        # decided with the words known now: an end waits for the final words, not the other way round
+        self._ask_if_end_near(silence)
+        yield from d.settle_pause()  # the pause's words, from the earliest frame an end is possible
         words, unheard = self._cue_words()
         decision = gate.judge(words, unheard, silence, self.params.thresholds, self.machine.state).decision
+        if decision is not Decision.HOLD and d.pause_words_pending():
+            # the earliest end was misjudged (the final words hold fewer words than the partial's):
+            # an end still reads the words that end the turn
+            d.ask_owed(self.params, due_in_s=0.0)
+            yield from d.settle_pause(now=True)
+            words, unheard = self._cue_words()
+            decision = gate.judge(words, unheard, silence, self.params.thresholds, self.machine.state).decision
         if decision is Decision.HOLD:
             return
         if decision in (Decision.EAGER, Decision.EAGER_AND_END):

@@ -43,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 import tokenizers
 
+from turnscribe.engines.cputime import NativeThreads
 from turnscribe.engines.mel import FRAMES_PER_SECOND, log_mel
 from turnscribe.engines.windows import window_seconds
 from turnscribe.types.engine import SAMPLE_RATE, AsrRequest, AsrResult, Word
@@ -248,8 +249,10 @@ class WhisperAsr:
                  inter_threads: int = 1, spell_numbers: bool = True, device: str = "cpu") -> None:  # fmt: skip
         self.model_dir = model_dir = Path(model_dir)
         # device "cuda": encode(to_cpu=True) hands features back on the host; generate/align move them
-        self.model = ctranslate2.models.Whisper(str(model_dir), device=device, compute_type=compute_type,
-                                                intra_threads=intra_threads, inter_threads=inter_threads)  # fmt: skip
+        # CTranslate2 computes on worker threads of its own: their CPU is charged to each caller
+        self.model, self._workers = NativeThreads.started_during(lambda: ctranslate2.models.Whisper(
+            str(model_dir), device=device, compute_type=compute_type, intra_threads=intra_threads,
+            inter_threads=inter_threads))  # fmt: skip
         self.tokenizer = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.multilingual: bool = bool(self.model.is_multilingual)
         self.n_mels: int = int(getattr(self.model, "n_mels", 80) or 80)
@@ -345,6 +348,7 @@ class WhisperAsr:
                                      short=req.short_window))
         if pieces:
             self._run(pieces)
+            self._workers.charge()
         results: list[AsrResult] = []
         for i, req in enumerate(batch):
             mine = [p for p in pieces if p.req == i]

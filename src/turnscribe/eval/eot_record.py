@@ -10,13 +10,16 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from turnscribe.client.wav import read_pcm16_wav
 from turnscribe.eval.eot_spans import FRAME_S, Rec, Span, clip_params, group_of, set_of, spans_of
 from turnscribe.types.engine import SAMPLE_RATE, TurnRequest, VadRequest
+
+if TYPE_CHECKING:
+    from turnscribe.core.policy import TurnPolicy
 
 ORACLE_END_S = 2.4                     # each turn is ended by hand this long after its labelled end ...
 ORACLE_CLEAR_S = 0.3                   # ... or this long before the next turn's onset, if sooner
@@ -86,9 +89,18 @@ def smart_turn_scores(audio: np.ndarray, label: Rec, spans: Sequence[Span], turn
     return out
 
 
+def record_policy() -> TurnPolicy:
+    """The recording's policy: cues traced at every frame, Smart Turn asked at several points, and
+    the pause's final words read from its first frame (``final_lead_s`` inf), so a policy swept
+    with any threshold reads the words it would read live (where the shipped lead asks for them
+    later, its decisions are the same: before the earliest end every frame holds)."""
+    from turnscribe.core.session import TurnPolicy
+
+    return TurnPolicy(trace=True, acoustic_at_s=RECORD_ACOUSTIC_AT_S, final_lead_s=math.inf)
+
+
 def record(data: Path, labels: Sequence[Rec], engines: Any, log: Callable[[str], None] | None = None) -> list[Rec]:
     """Replay every clip (see this module's docstring); JSON-ready records."""
-    from turnscribe.core.session import TurnPolicy
     from turnscribe.eval.cues import cues_record
     from turnscribe.eval.replay import replay_bytes, stream_params
 
@@ -100,7 +112,7 @@ def record(data: Path, labels: Sequence[Rec], engines: Any, log: Callable[[str],
         force = json.dumps({"type": "ForceEndTurn"})
         actions = [(header + int(oracle_end(label, k) * SAMPLE_RATE) * 2, force) for k in range(len(label["turns"]))]
         rep = replay_bytes(raw, stream_params(path, base=clip_params(label)), engines,
-                           policy=TurnPolicy(trace=True, acoustic_at_s=RECORD_ACOUSTIC_AT_S), actions=actions, keep_session=True)
+                           policy=record_policy(), actions=actions, keep_session=True)
         assert rep.session is not None
         audio = read_pcm16_wav(path, sample_rate=SAMPLE_RATE).mono_floats()
         spans = spans_of(label)

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from turnscribe.core.work import EngineRequest, EngineResult, WorkKind
+from turnscribe.engines.cputime import thread_cpu_s
 from turnscribe.engines.windows import window_seconds
 from turnscribe.runtime.driver import run_requests
 from turnscribe.runtime.metrics import Metrics
@@ -147,7 +148,11 @@ class BatchedWork:
         return self._pool.longest_stall_s()
 
     def _run(self, batch: Batch[EngineRequest]) -> Sequence[EngineResult]:
-        return run_requests(self._engines, [j.payload for j in batch.jobs])
+        cpu = thread_cpu_s()
+        try:
+            return run_requests(self._engines, [j.payload for j in batch.jobs])
+        finally:
+            self._metrics.add_engine_cpu(_engine_label(batch.lane), thread_cpu_s() - cpu)
 
     def _observe(self, batch: Batch[EngineRequest], seconds: float) -> None:
         label = _engine_label(batch.lane)
@@ -191,10 +196,12 @@ class InlineWork:
         self._metrics = metrics
 
     def _run(self, requests: Sequence[EngineRequest]) -> list[EngineResult]:
-        t0 = time.perf_counter()
-        out = run_requests(self._engines, requests)
-        self._metrics.observe_batch("inline", len(requests), time.perf_counter() - t0)
-        return out
+        t0, cpu = time.perf_counter(), thread_cpu_s()
+        try:
+            return run_requests(self._engines, requests)
+        finally:
+            self._metrics.observe_batch("inline", len(requests), time.perf_counter() - t0)
+            self._metrics.add_engine_cpu("inline", thread_cpu_s() - cpu)
 
     def submit(self, requests: Sequence[EngineRequest], deliver: Deliver) -> None:
         fut = self._loop.run_in_executor(self._executor, self._run, list(requests))

@@ -41,9 +41,19 @@ What an operator reads from each metric (all names carry the ``turnscribe_`` pre
 ``engine_inference_seconds{engine}`` (histogram)
     Wall time of one engine call (one batch): the compute cost per batch, to size hardware and
     thread counts.
+``engine_cpu_seconds_total{engine}`` (counter)
+    CPU time of the engine calls: the calling worker thread's own time plus the time the model's
+    native worker threads spent for it (``engines/cputime.py``). ``rate()`` of it over
+    ``rate(audio_seconds_total)`` is what one second of a stream costs in each engine, the figure
+    capacity is planned by; unlike ``engine_inference_seconds`` it does not grow when threads wait
+    for a core.
 ``engine_jobs_dropped_total{engine, reason}`` (counter)
     Jobs thrown away without running (e.g. superseded by newer audio, or the stream closed, or
     too far behind): work shed under load.
+``partial_word_age_seconds`` (histogram)
+    For every Update that carries words: its ``audio_window_end`` minus the end of its newest
+    word — how stale the live transcript is (it grows when partials are shed or come less often
+    under load, and through the pauses inside a turn).
 ``audio_seconds_total`` (counter)
     Seconds of audio processed: throughput; ``rate()`` of it is how many real-time streams the
     replica is actually serving.
@@ -108,6 +118,11 @@ class Metrics:
                                   namespace=PREFIX, registry=r)
         self._inference = Histogram("engine_inference_seconds", "Wall time of one engine call.",
                                     ["engine"], namespace=PREFIX, registry=r, buckets=INFERENCE_BUCKETS)
+        self._engine_cpu = Counter("engine_cpu_seconds_total", "CPU seconds of engine calls (native workers included).",
+                                   ["engine"], namespace=PREFIX, registry=r)
+        self._word_age = Histogram("partial_word_age_seconds",
+                                   "Per Update with words: audio_window_end minus the end of its newest word.",
+                                   namespace=PREFIX, registry=r, buckets=LAG_BUCKETS)
         self._dropped = Counter("engine_jobs_dropped_total", "Engine jobs dropped without running.",
                                 ["engine", "reason"], namespace=PREFIX, registry=r)
         self._audio = Counter("audio_seconds_total", "Seconds of audio processed.",
@@ -156,6 +171,15 @@ class Metrics:
         """``engine`` ran one call on ``size`` jobs in ``seconds`` of wall time."""
         self._batch_size.labels(engine=engine).observe(size)
         self._inference.labels(engine=engine).observe(seconds)
+
+    def add_engine_cpu(self, engine: str, seconds: float) -> None:
+        """``engine``'s calls spent ``seconds`` of CPU (negative amounts, clock noise, are ignored)."""
+        if seconds > 0.0:
+            self._engine_cpu.labels(engine=engine).inc(seconds)
+
+    def observe_word_age(self, seconds: float) -> None:
+        """An Update went out whose newest word ends ``seconds`` before its audio_window_end."""
+        self._word_age.observe(max(0.0, seconds))
 
     def set_queue_depth(self, engine: str, depth: int) -> None:
         """``depth`` jobs are waiting for ``engine`` now."""

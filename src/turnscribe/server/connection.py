@@ -314,6 +314,8 @@ class Stream:
                         if arrived is not None:
                             metrics.observe_update_lag(self.loop.time() - arrived,
                                                        end_of_turn=ev.event is TurnEvent.END_OF_TURN)
+                        if ev.event is TurnEvent.UPDATE and ev.words:
+                            metrics.observe_word_age(ev.audio_window_end - max(w.end for w in ev.words))
                     elif isinstance(ev, Error):
                         self.close_code = ev.close_code
                         metrics.stream_error(ev.code)
