@@ -97,7 +97,10 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="batched: one set of models shared through the batching scheduler (default); "
                         "inline: each session calls the models itself (the baseline for bench load)")
     p.add_argument("--max-streams", type=int, default=_DEFAULTS.max_streams,
-                   help="concurrent streams admitted; more are refused with HTTP 503 (0 = no limit)")
+                   help="the compute budget streams are admitted against, in flux-general-en streams; a stream "
+                        "that would go past it is refused with HTTP 503 (0 = no limit)")
+    p.add_argument("--multi-stream-weight", type=float, default=_DEFAULTS.multi_stream_weight,
+                   help="what one flux-general-multi stream weighs against --max-streams (default %(default)g)")
     p.add_argument("--max-lag", type=float, default=_DEFAULTS.max_lag_s,
                    help="seconds a stream may fall behind real time before it is closed with an Error")
     p.add_argument("--ping-interval", type=float, default=_DEFAULTS.ping_interval_s,
@@ -175,7 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings(host=args.host, port=args.port, api_keys=keys, idle_timeout_s=args.idle_timeout,
                             engine=args.engine, asr_model=args.asr_model, asr_model_dirs=model_dirs,
                             device=device, workers=args.workers,
-                            scheduler=args.scheduler, max_streams=args.max_streams, max_lag_s=args.max_lag,
+                            scheduler=args.scheduler, max_streams=args.max_streams,
+                            multi_stream_weight=args.multi_stream_weight, max_lag_s=args.max_lag,
                             compute_threads=args.compute_threads, decision_reasons=reasons, limits=limits,
                             drain_timeout_s=args.drain_timeout, engine_timeout_s=args.engine_timeout,
                             unhealthy_after_stall_s=args.unhealthy_after_stall,

@@ -321,3 +321,21 @@ def test_bench_against_fake_servers_with_the_baseline(tiny_data: Path, tmp_path:
     assert Path(report["plot"]).is_file() and Path(report["plot"]).stat().st_size > 1000
     table = capsys.readouterr().out
     assert "batched" in table and "inline" in table and "pass" in table
+
+
+@pytest.mark.timeout(90)
+def test_bench_compares_with_an_earlier_revision_served_the_same_way(tiny_data: Path, tmp_path: Path) -> None:
+    """--compare-ref: the baseline is another git revision's server (here HEAD, exported from the
+    repository), spawned beside this one; the report gives the CPU ratio per step."""
+    out = tmp_path / "bench.json"
+    rc = main(["bench", "load", "--engine", "fake", "--data", str(tiny_data), "--streams", "2",
+               "--duration", "4", "--warmup", "1", "--ramp", "0.5", "--pause", "0.2", "--ready-timeout", "20",
+               "--compare-ref", "HEAD", "--out", str(out)])
+    assert rc == 0
+    report = json.loads(out.read_text())
+    assert list(report["modes"]) == ["batched", "ref HEAD"]
+    ref = report["modes"]["ref HEAD"]
+    assert "--scheduler" in ref["server"]["cmd"] and ref["steps"][0]["errors"] == 0
+    assert ref["steps"][0]["cpu_ms_per_stream_s"] > 0 and set(report["ratio_cpu_per_stream_s"]) == {"2"}
+    assert main(["bench", "load", "--engine", "fake", "--data", str(tiny_data), "--streams", "1",
+                 "--compare-ref", "no-such-revision", "--out", str(tmp_path / "x.json")]) == 1

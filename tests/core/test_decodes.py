@@ -181,3 +181,43 @@ def test_partials_are_due_every_period_of_new_audio():
     assert not d.partial_due()
     p.audio(0.512, speech=True)
     assert d.partial_due()
+
+
+def test_a_shed_partial_waits_a_period_and_stretches_the_cadence_until_one_is_computed():
+    p, d = started()
+    every = p.policy.partial_every_s
+    d.ask_partial(p.params)
+    (req,) = p.work.take_requests()
+    assert p.work.file(req.answer(None))  # shed by a loaded server
+    finish(d.settle_partial(now=True))
+    assert d.partial_period_s == 2 * every
+    p.audio(0.256, speech=True)
+    assert not d.partial_due(), "not asked again at the next tick"
+    p.audio(0.768, speech=True)
+    assert d.partial_due()
+    d.ask_partial(p.params)
+    (req,) = p.work.take_requests()
+    assert p.work.file(req.answer(None))
+    finish(d.settle_partial(now=True))
+    assert d.partial_period_s == p.policy.partial_max_every_s, "stretched no further than the maximum"
+    p.audio(1.024, speech=True)
+    d.ask_partial(p.params)
+    (req,) = p.work.take_requests()
+    p.answer(req, AsrResult(words=HELLO))
+    finish(d.settle_partial(now=True))
+    assert d.partial_period_s == p.policy.partial_max_every_s / 2, "computed: back towards the period"
+
+
+def test_a_partial_after_committed_words_and_a_pause_decodes_the_tail():
+    p, d = started()
+    p.transcriber.heard_gap(0.6, 0.9)
+    hyp = words(("Hello", 0.3, 0.6), ("there", 0.9, 1.0))
+    for _ in range(2):
+        p.transcriber.took(AsrResult(words=hyp), covers=p.activity.clock, final=False)
+        p.transcriber.update(hyp)
+    d.ask_partial(p.params)
+    (req,) = p.work.take_requests()
+    assert abs(req.payload.offset - 0.7) < 1e-6 and req.payload.prompt == "Hello"
+    p.answer(req, AsrResult(words=words(("there", 0.9, 1.0), ("friend.", 1.0, 1.2))))
+    finish(d.settle_partial(now=True))
+    assert [w.text for w in p.transcriber.transcript.words] == ["Hello", "there", "friend."]

@@ -582,3 +582,33 @@ def test_a_partial_asked_when_the_words_are_stale_is_not_best_effort():
     first = urgent[0].payload
     asked_at = first.offset + len(first.audio) / 16000
     assert asked_at >= 0.5 + TEST_POLICY.partial_stale_s - 0.5  # the turn's first words came from its start decode
+
+
+def test_a_hold_resumed_before_the_earliest_end_costs_no_final_decode_and_changes_no_decision():
+    """Shipped model and lead: a 0.2 s hold after a full sentence cannot end the turn (with Smart
+    Turn unsure the earliest end is ~0.56 s), so it asks for no final-quality decode; the pause
+    after the last words does. Asked for at the pause start instead (final_lead_s inf, as eval eot
+    records), the same events go out."""
+    import math
+
+    from turnscribe.core.session import TurnPolicy
+    from turnscribe.engines.fake import EnergyVad, ScriptedAsr, ScriptedTurn
+    from turnscribe.types.engine import Engines
+
+    audio = pcm16(quiet(0.5), tone(1.3), quiet(0.2), tone(1.0), quiet(2.5))
+    runs = {}
+    for lead in (TurnPolicy().final_lead_s, math.inf):
+        asr = ScriptedAsr("hello there how are you.")
+        engines = Engines(vad=EnergyVad(), asr=asr, turn=ScriptedTurn(fixed=0.5))
+        events, _ = run(audio, engines=engines, policy=TurnPolicy(final_lead_s=lead))
+        finals = [round(r.offset + len(r.audio) / 16000, 2) for r in asr.calls if r.final]
+        runs[lead] = (events, finals)
+    (lazy, lazy_finals), (eager, eager_finals) = runs[TurnPolicy().final_lead_s], runs[math.inf]
+    hold_end = 0.5 + 1.3
+    assert not any(abs(t - hold_end) < 0.25 for t in lazy_finals), lazy_finals
+    assert any(abs(t - hold_end) < 0.25 for t in eager_finals), eager_finals
+    assert len(lazy_finals) < len(eager_finals)
+    ends = [(e.event, e.audio_window_end, e.transcript) for e in turninfos(lazy) if e.event is not TurnEvent.UPDATE]
+    assert ends == [(e.event, e.audio_window_end, e.transcript) for e in turninfos(eager)
+                    if e.event is not TurnEvent.UPDATE]
+    assert any(e[0] is TurnEvent.END_OF_TURN for e in ends)

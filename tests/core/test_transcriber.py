@@ -132,3 +132,62 @@ def test_a_sentence_that_goes_on_after_the_pause_loses_the_decode_s_full_stop():
     # a new sentence keeps it
     assert " ".join(w.text for w in tr.transcript.finalize(words("Thanks.@3.9-4.4"))) == \
         "Please enter your account. Thanks."
+
+
+def _agreed(tr, spec, covers):
+    """Two partials that agree on ``spec``: its words are committed."""
+    hyp = words(spec)
+    for _ in range(2):
+        tr.took(AsrResult(words=hyp), covers=int(covers * RATE), final=False)
+        tr.update(hyp)
+    return hyp
+
+
+def test_a_live_partial_decodes_only_the_tail_after_a_pause_with_committed_words_before_it():
+    tr = Transcriber(WindowPolicy())
+    tr.begin(0.0)
+    tr.heard_gap(1.2, 1.6)  # a pause between "number." and "It"
+    hyp = _agreed(tr, "Please@0.2-0.6 enter@0.6-0.9 your@0.9-1.0 number.@1.0-1.2 It@1.6-1.8 is@1.8-2.0", 2.2)
+    at, head = tr.tail_start()
+    assert head == hyp[:4] and abs(at - 1.4) < 1e-9  # 0.2 s before the speech that resumed
+    req = tr.request(activity_at(2.6), ListenParams(), final=False, live=True, head=head, head_start=at)
+    assert abs(req.offset - 1.4) < 1e-9 and abs(len(req.audio) - 1.2 * RATE) <= 1
+    assert req.prompt == "Please enter your number." and req.language == "en"
+    # the tail's words follow the head: the transcript is the whole turn's
+    got = tr.took(AsrResult(words=words("It@1.6-1.8 is@1.8-2.0 seven.@2.1-2.5")), covers=int(2.6 * RATE),
+                  final=False, head=head)
+    tr.update(got)
+    assert tr.transcript.text == "Please enter your number. It is seven."
+
+
+def test_no_tail_before_words_still_moving_or_across_a_word():
+    tr = Transcriber(WindowPolicy())
+    tr.begin(0.0)
+    tr.heard_gap(1.2, 1.6)
+    assert tr.tail_start() is None, "nothing committed yet: the whole window"
+    hyp = words("Please@0.2-0.6 enter@0.6-0.9 your@0.9-1.0 number.@1.0-1.2 It@1.6-1.8")
+    tr.took(AsrResult(words=hyp), covers=int(2.0 * RATE), final=False)
+    tr.update(hyp)
+    assert tr.tail_start() is None, "one decode commits nothing"
+    tr2 = Transcriber(WindowPolicy())
+    tr2.begin(0.0)
+    tr2.heard_gap(1.0, 1.3)
+    _agreed(tr2, "Please@0.2-0.6 enter@0.6-1.4 your@1.4-1.6", 1.8)  # "enter" runs across the pause
+    assert tr2.tail_start() is None
+    tr3 = Transcriber(WindowPolicy(tail_partials=False))
+    tr3.begin(0.0)
+    tr3.heard_gap(1.2, 1.6)
+    _agreed(tr3, "Please@0.2-0.6 enter@0.6-0.9 your@0.9-1.0 number.@1.0-1.2 It@1.6-1.8", 2.0)
+    assert tr3.tail_start() is None, "tail partials off"
+
+
+def test_a_pause_is_anchorable_only_in_a_long_window_once_it_is_long_enough():
+    tr = Transcriber(WindowPolicy(anchor_after_s=6.0, anchor_pause_s=0.25))
+    assert not tr.anchorable(7.0, 0.3), "no turn"
+    tr.begin(0.5)
+    assert tr.anchorable(7.0, 0.25)
+    assert not tr.anchorable(7.0, 0.2), "too short yet to restart the window at"
+    assert not tr.anchorable(6.0, 0.4), "the window holds 5.5 s"
+    off = Transcriber(WindowPolicy(anchor_after_s=0.0))
+    off.begin(0.5)
+    assert not off.anchorable(7.0, 1.0), "anchoring off"

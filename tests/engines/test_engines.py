@@ -203,6 +203,15 @@ def test_whisper_batch_equals_singles(asr, shared: Path) -> None:
 
 
 @pytest.mark.model
+def test_prompt_shapes_are_few_and_coarser_for_live_partials() -> None:
+    from turnscribe.engines.whisper_asr import WhisperAsr
+
+    kt, pr = [1, 2, 3], list(range(10, 60))  # 53 tokens
+    assert WhisperAsr._context(kt, pr) == kt + pr[-45:], "a multiple of 8; the oldest prompt tokens go first"
+    assert WhisperAsr._context(kt, pr, coarse=True) == kt + pr[-29:], "a power of two"
+    assert WhisperAsr._context([], [5, 6, 7], coarse=True) == [5, 6, 7], "short prompts are kept whole"
+
+
 def test_whisper_prompts_and_long_audio(asr, shared: Path) -> None:
     hello = load(shared / "conformance/audio/hello_16k.wav")
     cancel = load(shared / "conformance/audio/cancel_16k.wav")
@@ -313,6 +322,28 @@ def test_silero_states_are_independent(vad, shared: Path) -> None:
             sink.append(out)
     np.testing.assert_array_equal(np.concatenate(got_a), ref_a)
     np.testing.assert_array_equal(np.concatenate(got_b), ref_b)
+
+
+@pytest.mark.model
+def test_silero_batched_streams_equal_each_stream_alone(vad, shared: Path) -> None:
+    """Four streams of different lengths share every call (the k-th chunks of all of them in one
+    model call), one of them twice in a batch: each gets what it gets alone, within 1e-6."""
+    clips = [_chunked(load(shared / f"conformance/audio/{n}_16k.wav")) for n in ("hello", "cancel")]
+    audios = [clips[0], clips[1], clips[0][512 * 7:], np.zeros(512 * 9, np.float32)]
+    alone = [vad.process([VadRequest(vad.new_state(), a)])[0] for a in audios]
+    states = [vad.new_state() for _ in audios]
+    got: list[list[np.ndarray]] = [[] for _ in audios]
+    for i in range(0, max(a.size for a in audios), 512 * 5):
+        who = [k for k, a in enumerate(audios) if i < a.size]
+        batch = [VadRequest(states[k], audios[k][i:i + 512 * 5]) for k in who]
+        for k, out in zip(who, vad.process(batch), strict=True):
+            got[k].append(out)
+    for k in range(len(audios)):
+        np.testing.assert_allclose(np.concatenate(got[k]), alone[k], atol=1e-6)
+    s = vad.new_state()  # one stream twice in a batch: its requests run in turn
+    a = clips[1]
+    twice = vad.process([VadRequest(s, a[:512 * 4]), VadRequest(s, a[512 * 4:512 * 8])])
+    np.testing.assert_allclose(np.concatenate(twice), alone[1][:8], atol=1e-6)
 
 
 # ------------------------------------------------------------------ Smart Turn

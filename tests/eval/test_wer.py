@@ -60,6 +60,9 @@ def test_first_partial_precision_counts_the_words_that_survive() -> None:
     events = [ti(TurnEvent.UPDATE, 0, ""), ti(TurnEvent.START_OF_TURN, 0, "Pray"), ti(TurnEvent.UPDATE, 0, "Press one"),
               ti(TurnEvent.END_OF_TURN, 0, "Press one."), ti(TurnEvent.START_OF_TURN, 1, "Yes")]
     assert first_partials(events) == [("Pray", "Press one.")], "only ended turns; the first words of each"
+    from turnscribe.eval.wer import turn_partials
+
+    assert turn_partials(events) == [(["Pray", "Press one"], "Press one.")], "every transcript it showed"
 
 
 def test_corpus_wer_is_sum_of_errors_over_sum_of_words() -> None:
@@ -125,4 +128,5 @@ def test_eval_wer_smoke(tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureF
     assert res["non_speech"]["clips"] == 1 and res["non_speech"]["words"] == 0
     assert s["strict"]["streaming"]["wer"] is not None and s["strict"]["offline"]["wer"] is not None
     assert s["first_partial_words"] > 0 and 0 <= s["first_partial_precision"] <= 1
+    assert 0 <= s["update_precision"] <= 1
     assert "strict stream" in printed and "1st partial prec" in printed

@@ -56,6 +56,37 @@ def test_streams_beyond_the_limit_are_refused_with_503_and_readyz_shows_the_limi
         srv.stop()
 
 
+def test_admission_counts_what_a_stream_costs_a_multilingual_one_weighs_more():
+    """The budget is compute: with room for 4 English streams, a multilingual one (weight 3) and
+    one English stream fill it; a second multilingual one is refused while English still fits."""
+    srv = make_server(max_streams=4, multi_stream_weight=3.0)
+    try:
+        async def main():
+            base = srv.url + "/v2/listen?encoding=linear16&sample_rate=16000&model="
+            multi = await websockets.connect(base + "flux-general-multi")
+            with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+                await websockets.connect(base + "flux-general-multi")  # 3 + 3 > 4
+            en = await websockets.connect(base + "flux-general-en")  # 3 + 1 = 4
+            doc = (await asyncio.to_thread(readyz, srv.http))[1]
+            with pytest.raises(websockets.exceptions.InvalidStatus):
+                await websockets.connect(base + "flux-general-en")
+            await multi.close()
+            for _ in range(100):  # its weight is released once it is closed
+                if (await asyncio.to_thread(readyz, srv.http))[1]["load"] == 1.0:
+                    break
+                await asyncio.sleep(0.02)
+            again = await websockets.connect(base + "flux-general-multi")
+            await again.close()
+            await en.close()
+            return refused.value.response, doc
+
+        resp, doc = asyncio.run(main())
+        assert resp.status_code == 503 and "weighs 3" in json.loads(resp.body)["err_msg"]
+        assert doc["status"] == "full" and doc["streams"] == 2 and doc["load"] == 4.0
+    finally:
+        srv.stop()
+
+
 def test_a_stream_gives_identical_events_alone_and_among_eight_others():
     """Results must not depend on which other streams shared a batch (fake engines are exact)."""
     srv = make_server(max_streams=0)

@@ -33,6 +33,10 @@ def add_bench_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
                     help="mode of the server under test (default batched; with --url only a label)")
     lp.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                     help="also run every step against a --scheduler inline server (default on)")
+    lp.add_argument("--compare-ref", metavar="REF",
+                    help="the baseline is this git revision of turnscribe (e.g. a commit before a change): its "
+                         "src/ is exported from this checkout's repository and served the same way, in place "
+                         "of the inline baseline; the report gives the ratios")
     lp.add_argument("--find-max", action="store_true",
                     help="climb N until a mode fails the SLO twice in a row; report the largest passing N")
     lp.add_argument("--max-n", type=int, default=64, help="highest N --find-max tries (default 64)")

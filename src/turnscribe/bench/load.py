@@ -26,13 +26,14 @@ import json
 import os
 import shlex
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from turnscribe.bench.report import format_table, mix_label, plot
-from turnscribe.bench.server_process import Server, http_base, read_rss_mb, wait_ready
+from turnscribe.bench.server_process import Server, export_revision, http_base, read_rss_mb, wait_ready
 from turnscribe.bench.slo import Slo, find_max_ladder, max_within_slo
 from turnscribe.bench.step import add_rss_per_stream, run_step
 from turnscribe.bench.workload import (
@@ -89,10 +90,13 @@ def run(args: argparse.Namespace) -> int:
     headers = {"Authorization": f"Token {args.api_key}"} if args.api_key else None
 
     scheduler = args.scheduler or ("url" if url is not None else "batched")  # the label of a --url server
+    ref: str | None = getattr(args, "compare_ref", None)
     baseline = args.baseline and url is None and scheduler != "inline"
-    if args.baseline and url is not None:
-        print("note: --url given, so there is no inline baseline server to compare with", file=sys.stderr)
-    modes = [scheduler] + (["inline"] if baseline else [])
+    if (args.baseline or ref) and url is not None:
+        print("note: --url given, so there is no baseline server to compare with", file=sys.stderr)
+    base_mode = f"ref {ref}" if ref and url is None else ("inline" if baseline else None)
+    modes = [scheduler] + ([base_mode] if base_mode else [])
+    tmp = tempfile.TemporaryDirectory(prefix="turnscribe-ref-") if ref and url is None else None
     servers: dict[str, Server] = {}
     report: dict[str, Any] = {
         "command": sys.argv,
@@ -113,10 +117,12 @@ def run(args: argparse.Namespace) -> int:
                 servers[mode] = Server(mode, url, args.pid)
                 wait_ready(http_base(url), args.ready_timeout)
             else:
-                log_path = out.with_name(f"{out.stem}_server_{mode}.log")
+                log_path = out.with_name(f"{out.stem}_server_{mode.replace(' ', '_')}.log")
                 print(f"starting the {mode} server ...", file=sys.stderr, flush=True)
+                source = export_revision(ref, Path(tmp.name)) if ref and tmp is not None and mode == base_mode else None
                 servers[mode] = Server.spawn(mode, engine=args.engine, asr_model=args.asr_model, extra=extra,
-                                             log_path=log_path, ready_timeout_s=args.ready_timeout)
+                                             log_path=log_path, ready_timeout_s=args.ready_timeout,
+                                             scheduler=scheduler if source is not None else None, source=source)
             srv = servers[mode]
             idle = read_rss_mb(srv.pid) if srv.pid else None
             report["modes"][mode] = {
@@ -147,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for srv in servers.values():
             srv.stop()
+        if tmp is not None:
+            tmp.cleanup()
 
     for entry in report["modes"].values():
         add_rss_per_stream(entry["steps"], entry["server"]["idle_rss_mb"])
@@ -157,6 +165,10 @@ def run(args: argparse.Namespace) -> int:
         a, b = (report["modes"][k]["max_streams_within_slo"] for k in names)
         report["ratio_max_streams"] = round(a / b, 3) if b else None
         report["ratio_of"] = f"{names[0]} / {names[1]}"
+        # the cost side by side, step by step: CPU per stream-second of this revision / the baseline's
+        steps = [{s["streams"]: s.get("cpu_ms_per_stream_s") for s in report["modes"][k]["steps"]} for k in names]
+        report["ratio_cpu_per_stream_s"] = {str(n): round(a / steps[1][n], 3) for n, a in steps[0].items()
+                                            if a and steps[1].get(n)}
     report["finished"] = datetime.now().isoformat(timespec="seconds")
     out.parent.mkdir(parents=True, exist_ok=True)
     has_png = importlib.util.find_spec("matplotlib") is not None

@@ -44,11 +44,13 @@ def format_table(report: Mapping[str, Any]) -> str:
                 lines.append(f"  N={s['streams']}: " + "; ".join(notes))
             if s.get("engines"):
                 lines.append(f"  N={s['streams']} CPU ms per stream-second: " + ", ".join(
-                    f"{e} {p.get('cpu_ms_per_stream_s') or 0:.1f} ({p['cores']:.2f} cores busy, "
+                    f"{e} {_f(p.get('cpu_ms_per_stream_s'), 1)} ({p['cores']:.2f} cores busy, "
                     f"{p['jobs_per_call'] or 0:.1f}/call"
                     + (f", {p['dropped']} dropped)" if p["dropped"] else ")")
                     for e, p in s["engines"].items() if p["calls"] or p["dropped"])
                     + (f", other {s['other_cpu_ms_per_stream_s']:.1f}" if s.get("other_cpu_ms_per_stream_s") is not None else ""))
+    for n, r in (report.get("ratio_cpu_per_stream_s") or {}).items():
+        lines.append(f"CPU per stream-second at N={n} ({' / '.join(report['modes'])}) = {r:.2f}")
     if report.get("ratio_max_streams") is not None:
         lines.append(f"ratio of max streams within SLO ({' / '.join(report['modes'])}) = "
                      f"{report['ratio_max_streams']:.2f}")

@@ -103,14 +103,18 @@ class Server:
 
     @classmethod
     def spawn(cls, mode: str, *, engine: str, asr_model: str | None, extra: Sequence[str], log_path: Path,
-              ready_timeout_s: float) -> Server:
+              ready_timeout_s: float, scheduler: str | None = None, source: Path | None = None) -> Server:
+        """``source``: a ``src`` folder of another turnscribe revision to serve instead of this one."""
         port = free_port()
-        cmd = [*server_command(), "serve", "--host", "127.0.0.1", "--port", str(port), "--scheduler", mode,
+        cmd = [*(server_command() if source is None else [sys.executable, "-m", "turnscribe"]), "serve",
+               "--host", "127.0.0.1", "--port", str(port), "--scheduler", scheduler or mode,
                "--max-streams", "0", "--engine", engine]
         if asr_model:
             cmd += ["--asr-model", asr_model]
         cmd += list(extra)
         env = {k: v for k, v in os.environ.items() if k not in ("TURNSCRIBE_API_KEYS", "TURNSCRIBE_API_KEY_FILE")}
+        if source is not None:  # ahead of the installed package
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(source), env.get("PYTHONPATH", "")) if p)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         t = time.monotonic()
         with open(log_path, "wb") as logf:
@@ -134,6 +138,19 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
+
+
+def export_revision(ref: str, into: Path) -> Path:
+    """``src/`` of git revision ``ref`` of the repository this package runs from, written under
+    ``into``; returns that ``src`` folder. Raises RuntimeError when there is no such revision."""
+    repo = Path(__file__).resolve().parents[3]
+    try:
+        archive = subprocess.run(["git", "-C", str(repo), "archive", ref, "src"], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        err = getattr(exc, "stderr", b"") or b""
+        raise RuntimeError(f"cannot export revision {ref!r} of {repo}: {err.decode(errors='replace').strip() or exc}") from None
+    return into / "src"
 
 
 def http_base(ws_url: str) -> str:

@@ -109,8 +109,9 @@ def engine_profile(before: Mapping[tuple[str, str], float] | None,
     for e in engines:
         d = {w: after.get((e, w), 0.0) - before.get((e, w), 0.0)
              for w in ("busy_s", "cpu_s", "calls", "jobs", "dropped")}
-        prof[e] = {"cpu_s": round(d["cpu_s"], 3),
-                   "cpu_ms_per_stream_s": round(1000 * d["cpu_s"] / audio_s, 2) if audio_s else None,
+        measured = (e, "cpu_s") in after  # a server before CPU accounting has no such counter
+        prof[e] = {"cpu_s": round(d["cpu_s"], 3) if measured else None,
+                   "cpu_ms_per_stream_s": round(1000 * d["cpu_s"] / audio_s, 2) if audio_s and measured else None,
                    "busy_s": round(d["busy_s"], 3), "cores": round(d["busy_s"] / wall_s, 3) if wall_s else None,
                    "calls": int(d["calls"]), "jobs": int(d["jobs"]),
                    "jobs_per_call": round(d["jobs"] / d["calls"], 2) if d["calls"] else None,
@@ -143,8 +144,9 @@ def run_step(server: Server, specs: Sequence[StreamSpec], args: argparse.Namespa
         "bench_cpu_s": round(time.process_time() - bench_cpu0, 3),
         "engines": engine_profile(engines0, scrape_engines(server.url), wall, step["audio_s"]),
     })
-    if step["engines"] and step["cpu_ms_per_stream_s"] is not None:  # sessions, protocol, event loop
-        engines_ms = sum(p["cpu_ms_per_stream_s"] or 0.0 for p in step["engines"].values())
+    engines = step["engines"] or {}
+    if engines and all(p["cpu_s"] is not None for p in engines.values()) and step["cpu_ms_per_stream_s"] is not None:
+        engines_ms = sum(p["cpu_ms_per_stream_s"] or 0.0 for p in engines.values())  # the rest: sessions, protocol
         step["other_cpu_ms_per_stream_s"] = round(step["cpu_ms_per_stream_s"] - engines_ms, 1)
     reasons = slo.check(step)
     step["pass"] = not reasons

@@ -2,7 +2,8 @@
 
 Live partials while the user speaks are not waited for at once: a partial asked for at clock t is
 applied at t + ``partial_slack_s``, so its compute overlaps the audio that follows instead of
-holding the stream's Updates.
+holding the stream's Updates. Their period stretches while the server sheds them (it is loaded)
+and shrinks back when it computes them.
 
 A pause *owes* a final-quality decode of the speech before it (the words an end would read and
 report), cut where the speech stopped so its words do not depend on when it is asked. It is asked
@@ -44,6 +45,7 @@ class InFlight:
     seq: int
     covers: int
     due: int
+    head: tuple[Word, ...] = ()  # a tail partial's words before its audio
 
 
 class DecodeSlots:
@@ -58,6 +60,8 @@ class DecodeSlots:
         self.prefetch: InFlight | None = None
         self.owed: Owed | None = None
         self.new_speech = False  # speech since the last ASR request
+        self.partial_period_s = policy.partial_every_s  # the live partials' period now (load-adaptive)
+        self._partial_asked = 0  # the clock (stream sample) the latest partial was asked for at
 
     def heard_speech(self) -> None:
         """Speech came: the latest decode no longer covers it."""
@@ -76,8 +80,9 @@ class DecodeSlots:
         self.owed = None
 
     def _ask(self, params: ListenParams, *, final: bool, live: bool = False, urgent: bool = True,
-             until: int | None = None) -> int:
-        request = self._tr.request(self._act, params, final=final, live=live, until=until)
+             until: int | None = None, head: tuple[float, tuple[Word, ...]] | None = None) -> int:
+        request = self._tr.request(self._act, params, final=final, live=live, until=until,
+                                   head=head[1] if head else (), head_start=head[0] if head else 0.0)
         return self._work.issue(request, multilingual=params.multilingual, urgent=urgent)
 
     def _due(self, slack_s: float) -> int:
@@ -86,27 +91,43 @@ class DecodeSlots:
     # ------------------------------------------------------------------ live partials
 
     def partial_due(self) -> bool:
-        """While the user speaks, partials refresh every ``partial_every_s`` of audio."""
-        return self._act.clock - self._tr.hyp_end >= int(self._policy.partial_every_s * SAMPLE_RATE)
+        """While the user speaks, partials refresh every period of audio (``partial_period_s``),
+        counted from the latest decode or the latest partial asked for, whichever is later: a
+        partial the server shed is not asked again at the next tick."""
+        since = max(self._tr.hyp_end, self._partial_asked)
+        return self._act.clock - since >= int(self.partial_period_s * SAMPLE_RATE)
 
     def ask_partial(self, params: ListenParams) -> None:
         self.new_speech = False
-        covers = self._act.clock
+        covers = self._partial_asked = self._act.clock
         stale = covers - self._tr.hyp_end >= int(self._policy.partial_stale_s * SAMPLE_RATE)
-        seq = self._ask(params, final=False, live=True, urgent=stale)
+        head = self._tr.tail_start()
+        seq = self._ask(params, final=False, live=True, urgent=stale, head=head)
         slack = self._policy.multi_partial_slack_s if params.multilingual else self._policy.partial_slack_s
-        self.partial = InFlight(seq, covers, self._due(slack))
+        self.partial = InFlight(seq, covers, self._due(slack), head[1] if head else ())
+
+    def drop_partial(self) -> None:
+        """The window moved: a partial in flight decodes audio the transcript no longer starts at."""
+        if self.partial is not None:
+            self._work.abandon(self.partial.seq)
+            self.partial = None
 
     def settle_partial(self, *, now: bool = False) -> Step[None]:
         """Apply the live partial once the clock reaches its due time (or ``now``: a pause starts,
-        and the decisions need the latest words)."""
+        and the decisions need the latest words). The cadence follows the load the answers show:
+        a partial the server shed (None) doubles the period, up to ``partial_max_every_s``; one it
+        computed halves it again, down to ``partial_every_s``."""
         p = self.partial
         if p is None or (self._act.clock < p.due and not now):
             return
         res = yield from self._work.result(p.seq)
         self.partial = None
-        if isinstance(res, AsrResult):  # None: dropped under load; the next refresh comes as usual
-            self._tr.update(self._tr.took(res, covers=p.covers, final=False))
+        pol = self._policy
+        if isinstance(res, AsrResult):
+            self.partial_period_s = max(pol.partial_every_s, self.partial_period_s / 2)
+            self._tr.update(self._tr.took(res, covers=p.covers, final=False, head=p.head))
+        else:  # shed under load: the words stay as they were until the next refresh
+            self.partial_period_s = min(pol.partial_max_every_s, self.partial_period_s * 2)
 
     # ------------------------------------------------------------------ the pause's decode
 

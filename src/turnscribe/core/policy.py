@@ -20,7 +20,8 @@ class TurnPolicy:
     min_speech_s: float = 0.064    # speech needed before an ASR attempt to start a turn
     start_holdback_s: float = 0.2  # while speech goes on, StartOfTurn leaves out words ending closer to the edge
     pause_min_s: float = 0.096     # silence that makes a pause: transcript refreshed, ends considered
-    partial_every_s: float = 0.48  # transcript refresh period while the user is speaking
+    partial_every_s: float = 0.48  # transcript refresh period while the user is speaking ...
+    partial_max_every_s: float = 0.96  # ... stretched up to this while the server sheds partials
     partial_slack_s: float = 0.24  # a live partial is applied this long after it was asked for ...
     multi_partial_slack_s: float = 0.4  # ... on flux-general-multi, whose partials Whisper base decodes
     # a live partial asked for when the transcript's latest decode is this old is not best-effort:

@@ -4,7 +4,10 @@ It owns the turn's ``TurnTranscript`` (stable words) and the latest decode of th
 (``hyp``: its words, the stream sample it covers up to, whether it was a final-quality decode).
 It builds ``AsrRequest``s and takes their results; it never runs a model.
 
-Windows: a decode covers the turn from ``window_start`` to the decision clock. A turn longer than
+Windows: a decode covers the turn from ``window_start`` to the decision clock. A live partial
+decodes only the *tail*: the audio after the latest pause of the window before which every word is
+committed (agreed by two decodes), with those words as the decoder's prompt and as the head of its
+words — the tokens it decodes are those of the words still moving, not of the whole turn. A turn longer than
 ``max_window_s`` slides its window forward to a phrase boundary that leaves ``keep_after_slide_s``
 to twice that in the window (earlier words are frozen and become the decoder prompt), so the audio
 and compute per decode stay bounded. The frozen words are those of the latest final-quality decode,
@@ -17,7 +20,7 @@ import itertools
 from dataclasses import dataclass
 
 from turnscribe.core.activity import SpeechActivity
-from turnscribe.core.transcript import TurnTranscript, after_frozen
+from turnscribe.core.transcript import PROMPT_CHARS, TurnTranscript, after_frozen, join_words
 from turnscribe.types.engine import SAMPLE_RATE, AsrRequest, AsrResult, Word
 from turnscribe.wire.params import LANGUAGES, ListenParams
 
@@ -25,6 +28,8 @@ MIN_SLIDE_GAP_S = 0.1  # a sentence end followed by at least this much silence i
 SLIDE_MARGIN_S = 2.0   # a slid window is at least this much shorter than the maximum
 ANCHOR_PREROLL_S = 0.2  # an anchored window starts this long before the speech that resumed ...
 ANCHOR_CLEARANCE_S = 0.05  # ... and at least this long after the last frozen word
+TAIL_GAP_S = 0.15   # a live partial may start in a pause of at least this much silence ...
+MAX_GAPS = 16       # ... among the latest this many pauses of the turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +43,7 @@ class WindowPolicy:
     anchor_after_s: float = 6.0
     anchor_pause_s: float = 0.25
     short_finals: bool = False  # final-quality decodes in short windows too (types/engine.py)
+    tail_partials: bool = True  # live partials decode the audio after the committed words only
 
 
 class Transcriber:
@@ -50,6 +56,7 @@ class Transcriber:
         self.hyp_final = False            # ... and whether it was a final-quality decode
         self.settled: tuple[Word, ...] = ()  # the latest final-quality decode's words ...
         self.settled_end = 0.0               # ... and the stream second it covers up to
+        self.gaps: list[tuple[float, float]] = []  # the turn's pauses: (end of speech, onset), s
 
     @property
     def active(self) -> bool:
@@ -72,12 +79,41 @@ class Transcriber:
         self.language = None
         self.hyp, self.hyp_end, self.hyp_final = (), 0, False
         self.settled, self.settled_end = (), 0.0
+        self.gaps = []
+
+    def heard_gap(self, pause_start: float, onset: float) -> None:
+        """Speech resumed at ``onset`` after silence from ``pause_start``."""
+        if onset - pause_start >= TAIL_GAP_S and (not self.gaps or self.gaps[-1][0] < pause_start):
+            self.gaps.append((pause_start, onset))
+            del self.gaps[:-MAX_GAPS]
+
+    def tail_start(self) -> tuple[float, tuple[Word, ...]] | None:
+        """Where a live partial starts decoding, and the words before it: in the latest pause of
+        the window with only committed words before it and none across it. None: the whole window."""
+        tr = self.transcript
+        if tr is None or not tr.committed or not self.policy.tail_partials:
+            return None
+        done = tr.committed[-1].end
+        for start, onset in reversed(self.gaps):
+            if start < tr.window_start:
+                break
+            if start > done + ANCHOR_CLEARANCE_S:
+                continue  # words before this pause are still moving
+            head = tuple(w for w in tr.committed if w.end <= start + ANCHOR_CLEARANCE_S)
+            if not head or any(w.start < start for w in tr.committed[len(head):]):
+                continue  # a word runs across the pause
+            at = max(head[-1].end + ANCHOR_CLEARANCE_S, onset - ANCHOR_PREROLL_S)
+            if at < onset:
+                return at, head
+        return None
 
     def request(self, activity: SpeechActivity, params: ListenParams, *, final: bool,
-                live: bool = False, until: int | None = None) -> AsrRequest:
+                live: bool = False, until: int | None = None, head: tuple[Word, ...] = (),
+                head_start: float = 0.0) -> AsrRequest:
         """A decode of the turn's window up to the clock, or to stream sample ``until`` (sliding
         the window first if long). ``live``: a refresh of the partial transcript while the user
-        speaks (short window)."""
+        speaks (short window). ``head``: words before ``head_start`` taken as they are (a tail
+        partial, ``tail_start``): only the audio after it is decoded, with them as the prompt."""
         tr = self.transcript
         assert tr is not None
         if activity.now - tr.window_start > self.policy.max_window_s:
@@ -87,9 +123,13 @@ class Transcriber:
         language = params.language_hints[0] if len(params.language_hints) == 1 else None
         if not params.multilingual:
             language = "en"
+        start, prompt = tr.window_start, tr.prompt
+        if head:
+            start, prompt = head_start, join_words((*tr.frozen, *head))[-PROMPT_CHARS:]
+            language = language or self.language  # a short tail is no basis to detect a language
         return AsrRequest(
-            audio=activity.audio(int(tr.window_start * SAMPLE_RATE), until), offset=tr.window_start, final=final,
-            prompt=tr.prompt, keyterms=params.keyterms, language=language,
+            audio=activity.audio(int(start * SAMPLE_RATE), until), offset=start, final=final,
+            prompt=prompt, keyterms=params.keyterms, language=language,
             languages=params.language_hints or LANGUAGES,
             short_window=live or (final and self.policy.short_finals))
 
@@ -134,9 +174,11 @@ class Transcriber:
         self.settled = ()
         return tr.window_start >= at
 
-    def took(self, res: AsrResult | None, *, covers: int, final: bool) -> tuple[Word, ...]:
-        """Record a decode's result (None: the scheduler dropped it) as the latest hypothesis."""
-        words = res.words if res is not None else ()
+    def took(self, res: AsrResult | None, *, covers: int, final: bool,
+             head: tuple[Word, ...] = ()) -> tuple[Word, ...]:
+        """Record a decode's result (None: the scheduler dropped it) as the latest hypothesis
+        (after ``head``, the words before a tail partial's audio)."""
+        words = (*head, *res.words) if res is not None else ()
         if res is not None and res.words and res.language:
             self.language = res.language
         self.hyp, self.hyp_end, self.hyp_final = words, covers, final
@@ -144,13 +186,13 @@ class Transcriber:
             self.settled, self.settled_end = words, covers / SAMPLE_RATE
         return words
 
-    def settles_now(self, pause_start: float) -> bool:
-        """A pause starting at ``pause_start`` wants its final-quality decode at once, whether or
-        not the turn may end in it: the window is long enough for that decode's words to be frozen
-        (anchoring or sliding the window keeps a long turn's transcript final-quality)."""
+    def anchorable(self, pause_start: float, silence_s: float) -> bool:
+        """A pause that began at ``pause_start`` and has lasted ``silence_s`` is one the window
+        can restart at (``anchor``) once a final-quality decode covers the speech before it: the
+        window holds ``anchor_after_s`` and the pause ``anchor_pause_s``."""
         tr, pol = self.transcript, self.policy
-        long = min(pol.anchor_after_s, pol.max_window_s) if pol.anchor_after_s > 0 else pol.max_window_s - SLIDE_MARGIN_S
-        return tr is not None and pause_start - tr.window_start >= long
+        return (tr is not None and pol.anchor_after_s > 0 and silence_s >= pol.anchor_pause_s
+                and pause_start - tr.window_start >= pol.anchor_after_s)
 
     def covered(self, speech_end: int) -> bool:
         """The latest decode is final-quality and covers every sample of speech."""

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from turnscribe.types.engine import Word
 
 _PUNCT = re.compile(r"[^\w']+", re.UNICODE)
+PROMPT_CHARS = 200    # the decoder's prompt: the last this many characters said before its audio
 REVISE_AFTER_S = 0.15  # a re-formatted word must reach this far past the committed words to revise them
 
 
@@ -73,8 +74,8 @@ class TurnTranscript:
 
     @property
     def prompt(self) -> str:
-        """Text said before the ASR window (decoder context), last ~200 characters."""
-        return join_words(self.frozen)[-200:]
+        """Text said before the ASR window (decoder context)."""
+        return join_words(self.frozen)[-PROMPT_CHARS:]
 
     def _after_committed(self, hyp: Sequence[Word]) -> list[Word]:
         """The part of ``hyp`` after the committed words: the committed text is aligned to the

@@ -56,8 +56,11 @@ class Turns:
         self.decodes.speech_resumed()
         self.gate.speech()
         resumed = self._act.resumed_after
-        if resumed is not None and self.machine.state is TurnState.ONGOING and self.decodes.pause is None:
-            self.transcriber.anchor(*resumed)
+        if resumed is not None and self.transcriber.active:
+            self.transcriber.heard_gap(*resumed)
+        if (resumed is not None and self.machine.state is TurnState.ONGOING and self.decodes.pause is None
+                and self.transcriber.anchor(*resumed)):
+            self.decodes.drop_partial()  # one in flight decodes the window as it was
         self.decodes.heard_speech()
         self._start_pending = True
 
@@ -171,21 +174,23 @@ class Turns:
                 return True
         elif d.new_speech:
             d.owe_pause(apply=True)
-            if self.transcriber.settles_now(self._act.last_speech):
-                d.ask_owed(self.params, due_in_s=0.0)
         elif not self.transcriber.covered(int(self._act.last_speech * SAMPLE_RATE)):
             d.owe_pause(apply=False)
         return False
 
     def _ask_if_end_near(self, silence: float) -> None:
         """Ask for the pause's owed decode once the turn can end within ``final_lead_s``, to be
-        applied from the earliest frame an end is possible (before it, every frame holds)."""
-        d = self.decodes
+        applied from the earliest frame an end is possible (before it, every frame holds); or once
+        a long window can restart at this pause, its words then frozen final-quality (applied
+        within ``final_lead_s``: the window restarts at the next speech after that)."""
+        d, lead = self.decodes, self.policy.final_lead_s
         if d.owed is None:
             return
         earliest = self.gate.earliest_end_s(self._cue_words()[0], self.params.thresholds, self.machine.state)
-        if silence + self.policy.final_lead_s >= earliest:
+        if silence + lead >= earliest:
             d.ask_owed(self.params, due_in_s=max(0.0, earliest - silence))
+        elif self.transcriber.anchorable(self._act.last_speech, silence):
+            d.ask_owed(self.params, due_in_s=min(lead, earliest - silence))
 
     def _end_decision(self) -> Step[None]:
         if not self.machine.active:

@@ -10,7 +10,7 @@ Invariants:
   what keeps greedy decoding out of repetition loops (models.md, pitfall 1). A request that asks for a
   ``short_window`` is first decoded in a shorter one (the encoder's cost is in proportion to the
   window); if that loops (a runaway, or a run of words said twice in a row) it is decoded again in
-  the long window. The class depends on the request alone, so its result does not depend on which
+  the long window — except a live partial's repeat, which is cut after its first copy. The class depends on the request alone, so its result does not depend on which
   other requests share the batch.
 * The encoder runs once per call for the whole batch; decoding runs as one ``generate`` per prompt
   shape (CTranslate2 needs ``<|startoftranscript|>`` at the same index across a batch, so prompt
@@ -228,6 +228,17 @@ def _repeats_itself(text: str) -> bool:
     return len(set(grams)) < len(grams)
 
 
+def _cut_at_repeat(ids: list[int]) -> list[int]:
+    """The tokens up to where a run of two or more of them is said again at once ("Please press.
+    Please press." -> "Please press."): how a decoder loops on a short window. A live partial is
+    cut there instead of decoded again in a long window (the next partial redraws it anyway)."""
+    for i in range(2, len(ids) - 1):
+        for k in range(2, min(i, len(ids) - i) + 1):
+            if ids[i:i + k] == ids[i - k:i]:
+                return ids[:i]
+    return ids
+
+
 def _collapse_repeats(ids: list[int]) -> list[int]:
     """Drop trailing repetitions of the same 1-4-gram beyond MAX_REPEATS copies."""
     for n in range(1, 5):
@@ -298,14 +309,17 @@ class WhisperAsr:
         return kt, pr
 
     @staticmethod
-    def _context(kt: list[int], pr: list[int]) -> list[int]:
+    def _context(kt: list[int], pr: list[int], *, coarse: bool = False) -> list[int]:
         """Previous-text tokens: keyterms, then the turn so far (nearest the audio).
 
         Lengths above PROMPT_BUCKET are rounded down to a multiple of it (few prompt shapes, so
-        requests batch together), dropping the oldest prompt tokens first, then the first keyterms.
+        requests batch together), dropping the oldest prompt tokens first, then the first keyterms;
+        ``coarse`` (live partials, from many streams at once): down to a power of two.
         """
         n = len(kt) + len(pr)
         keep = n if n <= PROMPT_BUCKET else min(n, MAX_PROMPT_TOKENS) // PROMPT_BUCKET * PROMPT_BUCKET
+        if coarse and keep > PROMPT_BUCKET:
+            keep = 1 << (keep.bit_length() - 1)
         drop_pr = min(len(pr), n - keep)
         return kt[n - keep - drop_pr :] + pr[drop_pr:]
 
@@ -327,7 +341,7 @@ class WhisperAsr:
             if audio.size == 0 or _rms_dbfs(audio) < SILENCE_DBFS:
                 continue
             kt, pr = self._prompt_tokens(req)
-            ctx = self._context(kt, pr)
+            ctx = self._context(kt, pr, coarse=req.short_window and not req.final)
             prompt = [self._prev, *ctx] if ctx else []
             # Kept off digits, the decoder can end the text where it meant to write one; earlier
             # text with numbers spelled out keeps it writing words instead (oldest: dropped first).
@@ -394,8 +408,12 @@ class WhisperAsr:
                 pieces[k].language = allowed[0] if allowed else ranked[0]
 
         self._decode(pieces, list(range(len(pieces))), encoded, retry=False)
+        for p in pieces:
+            if p.short and not p.final:  # a live partial, redrawn by the next decode: its first copy will do
+                p.seq = _cut_at_repeat(p.seq)
         looped = {k for k, p in enumerate(pieces)
-                  if p.short and (self._is_runaway(p) or _repeats_itself(self.tokenizer.decode(p.seq)))}
+                  if p.short and (self._is_runaway(p)
+                                  or (p.final and _repeats_itself(self.tokenizer.decode(p.seq))))}
         redo = [p for k, p in enumerate(pieces) if k in looped]
         if looped:
             keep = [k for k in range(len(pieces)) if k not in looped]

@@ -27,7 +27,8 @@ digit where the reference (numbers as spoken words, Flux's default) has words is
 **First-partial precision**: per turn, the share of the first partial's words (the first
 ``TurnInfo`` of the turn with words, usually ``StartOfTurn``) that survive into its ``EndOfTurn``
 transcript (aligned in order, normalised as above); set figure = surviving words / first-partial
-words over all turns.
+words over all turns. **Update precision**: the same over every transcript a turn showed before
+its end (StartOfTurn and each Update): how much of what the live transcript said the final kept.
 
 Non-speech: every clip of ``DIR/turns/labels.jsonl`` whose kind starts with ``silence_only`` or
 ``noise_only`` is replayed the same way (``flux-general-en``); the words in its final text are counted
@@ -148,20 +149,27 @@ def surviving_words(first: str, final: str, language: str = "en") -> tuple[int, 
     return kept, len(a)
 
 
-def first_partials(events: Sequence[Any]) -> list[tuple[str, str]]:
-    """(first partial with words, EndOfTurn transcript) of every ended turn."""
+def turn_partials(events: Sequence[Any]) -> list[tuple[list[str], str]]:
+    """(every transcript with words a turn showed before its end, in order; its EndOfTurn
+    transcript) of every ended turn."""
     from turnscribe.wire.events import TurnEvent, TurnInfo
 
-    first: dict[int, str] = {}
+    shown: dict[int, list[str]] = {}
     out = []
     for e in events:
         if not isinstance(e, TurnInfo):
             continue
-        if e.transcript and e.turn_index not in first:
-            first[e.turn_index] = e.transcript
-        if e.event is TurnEvent.END_OF_TURN and e.turn_index in first:
-            out.append((first[e.turn_index], e.transcript))
+        if e.event is TurnEvent.END_OF_TURN:
+            if e.turn_index in shown:
+                out.append((shown[e.turn_index], e.transcript))
+        elif e.transcript:
+            shown.setdefault(e.turn_index, []).append(e.transcript)
     return out
+
+
+def first_partials(events: Sequence[Any]) -> list[tuple[str, str]]:
+    """(first partial with words, EndOfTurn transcript) of every ended turn."""
+    return [(shown[0], final) for shown, final in turn_partials(events)]
 
 
 def corpus_wer(scores: Iterable[Score]) -> float | None:
@@ -274,6 +282,7 @@ def _summary(files: list[dict[str, Any]], offline: bool) -> dict[str, Any]:
     st_strict = sum((Score(**f["streaming"]["strict_score"]) for f in files), Score())
     kept = sum(k for f in files for k, _ in f["streaming"]["first_partials"])
     said = sum(n for f in files for _, n in f["streaming"]["first_partials"])
+    upd_kept, upd_said = (sum(f["streaming"]["update_words"][i] for f in files) for i in (0, 1))
     audio = sum(f["audio_s"] for f in files)
     compute = sum(f["compute_s"] for f in files)
     cpu = sum(f["cpu_s"] for f in files)
@@ -284,6 +293,7 @@ def _summary(files: list[dict[str, Any]], offline: bool) -> dict[str, Any]:
         "streaming": st.as_dict(), "offline": None, "ratio": None,
         "strict": {"streaming": st_strict.as_dict(), "offline": None, "ratio": None},
         "first_partial_precision": kept / said if said else None, "first_partial_words": said,
+        "update_precision": upd_kept / upd_said if upd_said else None,
     }  # fmt: skip
     if offline:
         off = sum((Score(**f["offline"]["score"]) for f in files), Score())
@@ -342,7 +352,9 @@ def run(args: argparse.Namespace) -> int:
         hyp = rep.final_text()
         st = score(row["reference_text"], hyp, lang)
         st_strict = score(row["reference_text"], hyp, lang, strict=True)
-        firsts = [(first, *surviving_words(first, final, lang)) for first, final in first_partials(rep.events)]
+        turns = turn_partials(rep.events)
+        firsts = [(shown[0], *surviving_words(shown[0], final, lang)) for shown, final in turns]
+        updates = [surviving_words(t, final, lang) for shown, final in turns for t in shown]
         rec: dict[str, Any] = {
             "path": row["path"], "set": set_name, "language": lang, "duration_s": float(row["duration_s"]),
             "reference": row["reference_text"], "reference_norm": normalise(row["reference_text"], lang),
@@ -351,6 +363,7 @@ def run(args: argparse.Namespace) -> int:
                           "wer": st.wer, "strict_score": _score_dict(st_strict), "strict_wer": st_strict.wer,
                           "turns": [e.transcript for e in rep.ends], "open_turn": _open_turn_text(rep),
                           "first_partials": [(k, n) for _, k, n in firsts],
+                          "update_words": [sum(k for k, _ in updates), sum(n for _, n in updates)],
                           "first_partial_texts": [t for t, _, _ in firsts]},
         }  # fmt: skip
         if offline:
@@ -417,7 +430,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _table(per_set: dict[str, Any], overall: dict[str, Any] | None, ns: dict[str, Any], model: str) -> str:
     head = ("set", "files", "ref words", "streaming WER", "offline WER", "ratio", "strict stream", "strict offline",
-            "strict ratio", "1st partial prec", "RTF", "RTF cpu")
+            "strict ratio", "1st partial prec", "Update prec", "RTF", "RTF cpu")
     lines = [head]
     for name, s in [*per_set.items(), *([("all", overall)] if overall else [])]:
         strict = s["strict"]
@@ -428,6 +441,7 @@ def _table(per_set: dict[str, Any], overall: dict[str, Any] | None, ns: dict[str
                       _fmt(strict["offline"]["wer"]) if strict["offline"] else "-",
                       _fmt(strict["ratio"], pct=False) if strict["ratio"] is not None else "-",
                       _fmt(s["first_partial_precision"]) if s["first_partial_precision"] is not None else "-",
+                      _fmt(s["update_precision"]) if s["update_precision"] is not None else "-",
                       _fmt(s["rtf"], pct=False), _fmt(s["rtf_cpu"], pct=False)))  # fmt: skip
     widths = [max(len(r[i]) for r in lines) for i in range(len(head))]
 

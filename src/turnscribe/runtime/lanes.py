@@ -6,11 +6,11 @@ window class and urgency — so a batch always holds requests of one model and o
 ===================================  ========  =========  ==========  =====================
 lane                                 priority  max batch  max wait    under load
 ===================================  ========  =========  ==========  =====================
-VAD (every frame's speech decision)  0         64         0           never dropped
+VAD (every frame's speech decision)  0         64         4 ms        never dropped
 Smart Turn                           0         16         3 ms        never dropped
 decodes a decision needs             1         8          5 ms        never dropped
 live partial of a stale transcript   1         4          5 ms        never dropped
-live partials                        3         4          20 ms       shed when stale,
+live partials                        3         8          50 ms       shed when stale,
                                                                       superseded by newer
 ===================================  ========  =========  ==========  =====================
 
@@ -48,9 +48,16 @@ from turnscribe.runtime.scheduler import Batch, Dropped, Job, LaneConfig, Worker
 from turnscribe.types.engine import SAMPLE_RATE, AsrRequest, Engines
 
 # A partial is applied 240 ms after it is asked for (the session's partial_slack_s), and the stream
-# waits for it then: one that has waited this long, or a batch of more than 4 (~0.15 s of tiny.en
-# on one core), would come back late and stall the stream, so it is shed instead.
-PARTIAL_MAX_AGE_S = 0.12
+# waits for it then: one that has waited this long in the queue would come back late and stall the
+# stream, so it is shed instead (the stream's cadence then stretches, core/decodes.py).
+PARTIAL_MAX_AGE_S = 0.15
+# A partial lane waits this long to gather several streams' partials into one call: the decoder's
+# steps cost about the same for 4 rows as for 1 (they read the whole vocabulary projection), so
+# tiny.en decodes a batch of 4 at about half the CPU per partial of 4 decoded alone.
+PARTIAL_GATHER_S = 0.05
+# VAD asks are a few ms apart across streams: a few ms gathers them (one ONNX call per chunk
+# position for all of them, ~40 instead of ~80 us per chunk); a frame's decision waits that long.
+VAD_GATHER_S = 0.004
 QUICK_PRIORITY = 0   # VAD and Smart Turn: a few ms each, on a worker of their own
 URGENT_PRIORITY = 1
 
@@ -106,14 +113,14 @@ def lane_of(req: EngineRequest) -> Lane:
 def lane_config(lane: Hashable) -> LaneConfig:
     assert isinstance(lane, Lane)
     if lane.kind is WorkKind.VAD:
-        return LaneConfig(priority=QUICK_PRIORITY, max_batch=64, max_wait_s=0.0, capacity=8192)
+        return LaneConfig(priority=QUICK_PRIORITY, max_batch=64, max_wait_s=VAD_GATHER_S, capacity=8192)
     if lane.kind is WorkKind.TURN:
         return LaneConfig(priority=QUICK_PRIORITY, max_batch=16, max_wait_s=0.003, capacity=2048)
     if lane.urgent and lane.short:  # a live partial that may not be shed (its stream's words are stale)
         return LaneConfig(priority=URGENT_PRIORITY, max_batch=4, max_wait_s=0.005, capacity=2048)
     if lane.urgent:  # a decode a decision waits for
         return LaneConfig(priority=URGENT_PRIORITY, max_batch=8, max_wait_s=0.005, capacity=2048)
-    return LaneConfig(priority=3, max_batch=4, max_wait_s=0.02, capacity=1024, droppable=True,
+    return LaneConfig(priority=3, max_batch=8, max_wait_s=PARTIAL_GATHER_S, capacity=1024, droppable=True,
                       max_age_s=PARTIAL_MAX_AGE_S)
 
 

@@ -158,17 +158,18 @@ def make_process_request(state: AppState) -> Callable[[ServerConnection, Request
         if "upgrade" not in request.headers.get("Connection", "").lower():
             state.metrics.stream_refused("not_websocket")
             return error_response(426, "Bad Request", "This endpoint only speaks WebSocket.", request_id)
-        if state.full:
+        weight = state.settings.stream_weight(params.multilingual)
+        if not state.fits(weight):
             state.metrics.stream_refused("capacity")
-            return error_response(503, "SERVICE_UNAVAILABLE", f"The server is at capacity "
-                                  f"({state.settings.max_streams} streams); retry or connect to another "
-                                  "replica.", request_id)
+            return error_response(503, "SERVICE_UNAVAILABLE", f"The server is at capacity ({state.settings.max_streams} "
+                                  f"streams' worth of compute; a {params.model} stream weighs {weight:g}); retry "
+                                  "or connect to another replica.", request_id)
         per_key = state.settings.limits.max_streams_per_key
         if key is not None and per_key and state.admitted_by_key[key] >= per_key:
             state.metrics.stream_refused("key_limit")
             refusal = TooManyStreams(f"This API key already has {per_key} open streams (the limit per key).")
             return error_response(refusal.status, refusal.err_code, str(refusal), request_id)
-        admit(state, connection, key)
+        admit(state, connection, key, weight)
         return None
 
     return process_request
@@ -198,10 +199,11 @@ def start_work(state: AppState, engines: Engines) -> None:
                                  stall_s=s.engine_timeout_s or None)
 
 
-def admit(state: AppState, connection: ServerConnection, key: str | None = None) -> None:
-    """Count the stream against ``max_streams`` (and its API key's share) until its connection
-    closes, whether or not the upgrade completes (a slot can never leak)."""
+def admit(state: AppState, connection: ServerConnection, key: str | None = None, weight: float = 1.0) -> None:
+    """Count the stream (``weight`` against ``max_streams``, one against its API key's share) until
+    its connection closes, whether or not the upgrade completes (a slot can never leak)."""
     state.admitted += 1
+    state.load += weight
     if key is not None:
         state.admitted_by_key[key] += 1
 
@@ -210,6 +212,7 @@ def admit(state: AppState, connection: ServerConnection, key: str | None = None)
             await connection.wait_closed()
         finally:
             state.admitted -= 1
+            state.load = max(0.0, state.load - weight)
             if key is not None:
                 state.admitted_by_key[key] -= 1
                 if state.admitted_by_key[key] <= 0:

@@ -33,7 +33,12 @@ class Settings:
     workers: int = 8                # threads running session work (engines release the GIL)
     scheduler: str = "batched"      # "batched" (shared models, one batching scheduler) or "inline" (each
                                     # session calls its engines itself: the pre-scheduler baseline)
-    max_streams: int = 6            # admitted concurrent streams (bench load on a 2-core box); beyond: 503
+    # the compute budget streams are admitted against, in flux-general-en streams (bench load on a
+    # 2-core box); a stream that would go past it is refused with 503 (0: no limit)
+    max_streams: int = 6
+    # what one flux-general-multi stream weighs against that budget: every decode of it runs on
+    # Whisper base, live partials included (bench load --mix multi measures the ratio)
+    multi_stream_weight: float = 3.0
     engine_timeout_s: float = 30.0  # an engine call running longer fails its streams (0: never)
     # /healthz fails once a given-up call has run this long: only a restart frees its thread (0: never)
     unhealthy_after_stall_s: float = 300.0
@@ -42,6 +47,10 @@ class Settings:
     compute_threads: int = 2        # scheduler workers running models (one per core)
     limits: Limits = DEFAULT_LIMITS  # what one client may send (wire/limits.py; --limit NAME=VALUE)
     decision_reasons: bool = False  # every stream as if turnscribe_reasons=true (debug; core/reasons.py)
+
+    def stream_weight(self, multilingual: bool) -> float:
+        """What one stream of that kind weighs against ``max_streams``."""
+        return self.multi_stream_weight if multilingual else 1.0
 
     @property
     def auth_required(self) -> bool:

@@ -29,6 +29,7 @@ class AppState:
     streams: int = 0                 # streams being served
     stream_ended: asyncio.Event = field(default_factory=asyncio.Event)  # set as each one ends (drain)
     admitted: int = 0                # handshakes accepted and not yet closed (admission control)
+    load: float = 0.0                # their weight against max_streams (Settings.stream_weight)
     admitted_by_key: Counter[str] = field(default_factory=Counter)  # the same, per API key
     draining: asyncio.Event = field(default_factory=asyncio.Event)
     drain_deadline: float = float("inf")  # loop time by which draining streams are closed regardless
@@ -40,9 +41,15 @@ class AppState:
     def ready(self) -> bool:
         return self.engines is not None and self.work is not None
 
+    def fits(self, weight: float) -> bool:
+        """A stream of this weight can be admitted without going past the compute budget."""
+        budget = self.settings.max_streams
+        return budget <= 0 or self.load + weight <= budget + 1e-9
+
     @property
     def full(self) -> bool:
-        return 0 < self.settings.max_streams <= self.admitted
+        """Not even a flux-general-en stream fits."""
+        return not self.fits(1.0)
 
     def liveness(self) -> tuple[int, dict[str, object]]:
         """/healthz: 200 while the process can still recover by itself; 503 once an engine call has
@@ -56,7 +63,7 @@ class AppState:
 
     def readiness(self) -> tuple[int, dict[str, object]]:
         """/readyz: 200 while streams can be admitted; 503 while loading, failed, full or draining."""
-        limits = {"streams": self.admitted, "max_streams": self.settings.max_streams,
+        limits = {"streams": self.admitted, "load": round(self.load, 3), "max_streams": self.settings.max_streams,
                   "max_lag_s": self.settings.max_lag_s, "scheduler": self.settings.scheduler}
         if not self.ready:
             return 503, {"status": "loading" if self.load_error is None else "failed",
