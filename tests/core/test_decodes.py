@@ -1,6 +1,8 @@
 """DecodeSlots: decodes in flight are applied at their due time, waited for only then, abandoned
 when newer audio or a newer decode makes them obsolete; the final words reuse a covering decode."""
 
+import dataclasses
+
 import pytest
 from core_parts import Parts, Waiting, finish, words
 
@@ -173,14 +175,14 @@ def test_a_resumed_pause_decode_is_dropped_only_when_the_policy_says_so():
 
 def test_partials_are_due_every_period_of_new_audio():
     p, d = started()
-    assert d.partial_due(), "no decode yet: 1 s of audio is past the 480 ms period"
+    assert d.partial_due(p.params), "no decode yet: 1 s of audio is past the 480 ms period"
     d.ask_partial(p.params)
     (req,) = p.work.take_requests()
     p.answer(req, AsrResult(words=HELLO))
     finish(d.settle_partial(now=True))
-    assert not d.partial_due()
+    assert not d.partial_due(p.params)
     p.audio(0.512, speech=True)
-    assert d.partial_due()
+    assert d.partial_due(p.params)
 
 
 def test_a_shed_partial_waits_a_period_and_stretches_the_cadence_until_one_is_computed():
@@ -190,22 +192,24 @@ def test_a_shed_partial_waits_a_period_and_stretches_the_cadence_until_one_is_co
     (req,) = p.work.take_requests()
     assert p.work.file(req.answer(None))  # shed by a loaded server
     finish(d.settle_partial(now=True))
-    assert d.partial_period_s == 2 * every
+    assert d.partial_period_s(p.params) == 2 * every
     p.audio(0.256, speech=True)
-    assert not d.partial_due(), "not asked again at the next tick"
+    assert not d.partial_due(p.params), "not asked again at the next tick"
     p.audio(0.768, speech=True)
-    assert d.partial_due()
+    assert d.partial_due(p.params)
     d.ask_partial(p.params)
     (req,) = p.work.take_requests()
     assert p.work.file(req.answer(None))
     finish(d.settle_partial(now=True))
-    assert d.partial_period_s == p.policy.partial_max_every_s, "stretched no further than the maximum"
+    assert d.partial_period_s(p.params) == every * p.policy.partial_max_stretch, "stretched no further"
     p.audio(1.024, speech=True)
     d.ask_partial(p.params)
     (req,) = p.work.take_requests()
     p.answer(req, AsrResult(words=HELLO))
     finish(d.settle_partial(now=True))
-    assert d.partial_period_s == p.policy.partial_max_every_s / 2, "computed: back towards the period"
+    assert d.partial_period_s(p.params) == every, "computed: back towards the period"
+    multi = dataclasses.replace(p.params, model="flux-general-multi")
+    assert d.partial_period_s(multi) == p.policy.multi_partial_every_s, "base decodes a multilingual partial"
 
 
 def test_a_partial_after_committed_words_and_a_pause_decodes_the_tail():

@@ -60,7 +60,7 @@ class DecodeSlots:
         self.prefetch: InFlight | None = None
         self.owed: Owed | None = None
         self.new_speech = False  # speech since the last ASR request
-        self.partial_period_s = policy.partial_every_s  # the live partials' period now (load-adaptive)
+        self._stretch = 1.0      # the partial period's stretch under load (1 to partial_max_stretch)
         self._partial_asked = 0  # the clock (stream sample) the latest partial was asked for at
 
     def heard_speech(self) -> None:
@@ -90,12 +90,19 @@ class DecodeSlots:
 
     # ------------------------------------------------------------------ live partials
 
-    def partial_due(self) -> bool:
-        """While the user speaks, partials refresh every period of audio (``partial_period_s``),
-        counted from the latest decode or the latest partial asked for, whichever is later: a
-        partial the server shed is not asked again at the next tick."""
+    def partial_period_s(self, params: ListenParams) -> float:
+        """The live partials' period now: ``partial_every_s`` (``multi_partial_every_s`` on
+        flux-general-multi, whose partials Whisper base decodes), stretched while the server sheds
+        them (``_stretch``)."""
+        pol = self._policy
+        return (pol.multi_partial_every_s if params.multilingual else pol.partial_every_s) * self._stretch
+
+    def partial_due(self, params: ListenParams) -> bool:
+        """While the user speaks, partials refresh every period of audio, counted from the latest
+        decode or the latest partial asked for, whichever is later: a partial the server shed is
+        not asked again at the next tick."""
         since = max(self._tr.hyp_end, self._partial_asked)
-        return self._act.clock - since >= int(self.partial_period_s * SAMPLE_RATE)
+        return self._act.clock - since >= int(self.partial_period_s(params) * SAMPLE_RATE)
 
     def ask_partial(self, params: ListenParams) -> None:
         self.new_speech = False
@@ -115,19 +122,18 @@ class DecodeSlots:
     def settle_partial(self, *, now: bool = False) -> Step[None]:
         """Apply the live partial once the clock reaches its due time (or ``now``: a pause starts,
         and the decisions need the latest words). The cadence follows the load the answers show:
-        a partial the server shed (None) doubles the period, up to ``partial_max_every_s``; one it
-        computed halves it again, down to ``partial_every_s``."""
+        a partial the server shed (None) doubles the period, up to ``partial_max_stretch`` times;
+        one it computed halves it again."""
         p = self.partial
         if p is None or (self._act.clock < p.due and not now):
             return
         res = yield from self._work.result(p.seq)
         self.partial = None
-        pol = self._policy
         if isinstance(res, AsrResult):
-            self.partial_period_s = max(pol.partial_every_s, self.partial_period_s / 2)
+            self._stretch = max(1.0, self._stretch / 2)
             self._tr.update(self._tr.took(res, covers=p.covers, final=False, head=p.head))
         else:  # shed under load: the words stay as they were until the next refresh
-            self.partial_period_s = min(pol.partial_max_every_s, self.partial_period_s * 2)
+            self._stretch = min(self._policy.partial_max_stretch, self._stretch * 2)
 
     # ------------------------------------------------------------------ the pause's decode
 

@@ -21,7 +21,8 @@ class TurnPolicy:
     start_holdback_s: float = 0.2  # while speech goes on, StartOfTurn leaves out words ending closer to the edge
     pause_min_s: float = 0.096     # silence that makes a pause: transcript refreshed, ends considered
     partial_every_s: float = 0.48  # transcript refresh period while the user is speaking ...
-    partial_max_every_s: float = 0.96  # ... stretched up to this while the server sheds partials
+    multi_partial_every_s: float = 0.96  # ... on flux-general-multi (its partials cost a Whisper base decode) ...
+    partial_max_stretch: float = 2.0  # ... stretched up to this many times while the server sheds partials
     partial_slack_s: float = 0.24  # a live partial is applied this long after it was asked for ...
     multi_partial_slack_s: float = 0.4  # ... on flux-general-multi, whose partials Whisper base decodes
     # a live partial asked for when the transcript's latest decode is this old is not best-effort:
@@ -33,6 +34,7 @@ class TurnPolicy:
     # the earliest frame an end is possible; holds resumed before then cost none. inf: asked for at
     # the pause start and applied at once (every frame of the pause reads its words; eval eot records so)
     final_lead_s: float = 0.3
+    final_lead_per_s: float = 0.02  # ... plus this per second of audio it decodes (its compute grows with it)
     # ... and applied no earlier than this far into the pause (the first frames then read the live partial)
     pause_slack_s: float = 0.0
     # ... and dropped if the speaker goes on before it is due: off, since the decode has nearly always run

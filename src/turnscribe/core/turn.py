@@ -91,7 +91,7 @@ class Turns:
             event = yield from self._maybe_start()
         elif d.new_speech and state is TurnState.AWAITING_END:
             event = yield from self._after_eager()
-        elif d.new_speech and d.partial is None and d.partial_due():
+        elif d.new_speech and d.partial is None and d.partial_due(self.params):
             d.ask_partial(self.params)
         if self.machine.active:
             self.gate.fuse(*self._cue_words())
@@ -183,9 +183,10 @@ class Turns:
         applied from the earliest frame an end is possible (before it, every frame holds); or once
         a long window can restart at this pause, its words then frozen final-quality (applied
         within ``final_lead_s``: the window restarts at the next speech after that)."""
-        d, lead = self.decodes, self.policy.final_lead_s
-        if d.owed is None:
+        d, pol, tr = self.decodes, self.policy, self.transcriber.transcript
+        if d.owed is None or tr is None:
             return
+        lead = pol.final_lead_s + pol.final_lead_per_s * max(0.0, self._act.last_speech - tr.window_start)
         earliest = self.gate.earliest_end_s(self._cue_words()[0], self.params.thresholds, self.machine.state)
         if silence + lead >= earliest:
             d.ask_owed(self.params, due_in_s=max(0.0, earliest - silence))
