@@ -59,7 +59,7 @@ def test_streams_beyond_the_limit_are_refused_with_503_and_readyz_shows_the_limi
 def test_admission_counts_what_a_stream_costs_a_multilingual_one_weighs_more():
     """The budget is compute: with room for 4 English streams, a multilingual one (weight 3) and
     one English stream fill it; a second multilingual one is refused while English still fits."""
-    srv = make_server(max_streams=4, multi_stream_weight=3.0)
+    srv = make_server(max_streams=4, multi_stream_weight=3.0)  # (not the default weight: round numbers)
     try:
         async def main():
             base = srv.url + "/v2/listen?encoding=linear16&sample_rate=16000&model="

@@ -33,12 +33,15 @@ class Settings:
     workers: int = 8                # threads running session work (engines release the GIL)
     scheduler: str = "batched"      # "batched" (shared models, one batching scheduler) or "inline" (each
                                     # session calls its engines itself: the pre-scheduler baseline)
-    # the compute budget streams are admitted against, in flux-general-en streams (bench load on a
-    # 2-core box); a stream that would go past it is refused with 503 (0: no limit)
-    max_streams: int = 6
+    # the compute budget streams are admitted against, in flux-general-en streams: bench load on a
+    # 2-core box holds 8 continuous streams within the SLO, not 12; a stream that would go past it is
+    # refused with 503 (0: no limit)
+    max_streams: int = 8
     # what one flux-general-multi stream weighs against that budget: every decode of it runs on
-    # Whisper base, live partials included (bench load --mix multi measures the ratio)
-    multi_stream_weight: float = 3.0
+    # Whisper base, its partials half as often. bench load: its CPU per stream-second is 1.14-1.2
+    # times an English stream's, but its decodes are long and batch poorly: at weight 1.5 the budget
+    # admits 5 multi streams, at the Update SLO's edge (p95 0.300 s); at 2, 4 (p95 0.185 s)
+    multi_stream_weight: float = 2.0
     engine_timeout_s: float = 30.0  # an engine call running longer fails its streams (0: never)
     # /healthz fails once a given-up call has run this long: only a restart frees its thread (0: never)
     unhealthy_after_stall_s: float = 300.0
