@@ -148,7 +148,9 @@ def test_a_live_partial_decodes_only_the_tail_after_a_pause_with_committed_words
     tr.begin(0.0)
     tr.heard_gap(1.2, 1.6)  # a pause between "number." and "It"
     hyp = _agreed(tr, "Please@0.2-0.6 enter@0.6-0.9 your@0.9-1.0 number.@1.0-1.2 It@1.6-1.8 is@1.8-2.0", 2.2)
-    at, head = tr.tail_start()
+    tail = tr.tail_start()
+    assert tail is not None
+    at, head = tail
     assert head == hyp[:4] and abs(at - 1.4) < 1e-9  # 0.2 s before the speech that resumed
     req = tr.request(activity_at(2.6), ListenParams(), final=False, live=True, head=head, head_start=at)
     assert abs(req.offset - 1.4) < 1e-9 and abs(len(req.audio) - 1.2 * RATE) <= 1
