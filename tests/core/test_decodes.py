@@ -225,17 +225,3 @@ def test_a_partial_after_committed_words_and_a_pause_decodes_the_tail():
     p.answer(req, AsrResult(words=words(("there", 0.9, 1.0), ("friend.", 1.0, 1.2))))
     finish(d.settle_partial(now=True))
     assert [w.text for w in p.transcriber.transcript.words] == ["Hello", "there", "friend."]
-
-
-def test_the_pause_words_supersede_a_live_partial_of_the_same_speech():
-    p, d = started()
-    d.heard_speech()
-    d.owe_pause(apply=True)
-    d.ask_partial(p.params)  # the live words catching up at the pause start
-    d.ask_owed(p.params, due_in_s=0.0)
-    partial, final = p.work.take_requests()
-    assert not partial.payload.final and final.payload.final
-    p.answer(final, AsrResult(words=HELLO))
-    finish(d.settle_pause())
-    assert d.partial is None and p.work.take_abandoned() == [partial.seq]
-    assert p.transcriber.hyp_final and p.transcriber.transcript.words == HELLO

@@ -167,8 +167,6 @@ class DecodeSlots:
             return
         res = yield from self._work.result(p.seq)
         self.pause = None
-        if self.partial is not None and self.partial.covers <= p.covers:
-            self.drop_partial()  # a live partial of the same speech is no news after these words
         self._tr.update(self._tr.took(res if isinstance(res, AsrResult) else None, covers=p.covers, final=True))
 
     def speech_resumed(self) -> None:

@@ -16,7 +16,6 @@ from turnscribe.core import render
 from turnscribe.core.activity import SpeechActivity
 from turnscribe.core.decodes import DecodeSlots
 from turnscribe.core.endgate import Decision, EndGate
-from turnscribe.core.eot import UNHEARD_MAX_S
 from turnscribe.core.ledger import WorkLedger
 from turnscribe.core.machine import Signal, TurnMachine, TurnState
 from turnscribe.core.policy import TurnPolicy
@@ -175,10 +174,6 @@ class Turns:
                 return True
         elif d.new_speech:
             d.owe_pause(apply=True)
-            if d.partial is None and self._cue_words()[1] > UNHEARD_MAX_S:
-                # the live words catch up with the speech (a tail partial) while the final-quality
-                # decode waits for an end to be near; it is dropped if that decode is read first
-                d.ask_partial(self.params)
         elif not self.transcriber.covered(int(self._act.last_speech * SAMPLE_RATE)):
             d.owe_pause(apply=False)
         return False
