@@ -612,3 +612,46 @@ def test_a_hold_resumed_before_the_earliest_end_costs_no_final_decode_and_change
     assert ends == [(e.event, e.audio_window_end, e.transcript) for e in turninfos(eager)
                     if e.event is not TurnEvent.UPDATE]
     assert any(e[0] is TurnEvent.END_OF_TURN for e in ends)
+
+
+def test_a_short_reply_asks_its_final_decode_beside_smart_turn_not_after_it():
+    """Shipped policy: at the first frame of the pause after "Yes.", Smart Turn is asked and the
+    owed final-quality decode is asked with it (before its answer is in), so the EndOfTurn waits
+    for one model's compute, not two in a row. After a longer sentence the decode waits for Smart
+    Turn's answer (it would be asked at most pauses for nothing). The events are those of a run
+    where every answer comes back at once."""
+    from turnscribe.core.session import TurnPolicy
+    from turnscribe.types.engine import AsrRequest, TurnRequest
+
+    def asked_before_acoustic(script):
+        held = []
+
+        def hold(_s, req):
+            if isinstance(req.payload, TurnRequest) or (isinstance(req.payload, AsrRequest) and req.payload.final):
+                held.append(req)
+                return True
+            return False
+
+        audio = pcm16(quiet(0.5), tone(0.6 if len(script.split()) == 1 else 1.3), quiet(2.0))
+        s, engines, events = drive_core(params(), audio, script, hold, TurnPolicy())
+        kinds = [("turn" if isinstance(r.payload, TurnRequest) else "final") for r in held]
+        return kinds, s, engines, held, audio, events
+
+    kinds, s, engines, held, audio, events = asked_before_acoustic("Yes.")
+    assert kinds == ["turn", "final"], kinds  # both out while the session waits for Smart Turn
+    from turnscribe.runtime.driver import run_requests
+    for req in held:
+        s.deliver(run_requests(engines, [req])[0])
+    events += s.events_to_send()
+    while work := s.pending_work():
+        for res in run_requests(engines, work):
+            s.deliver(res)
+        events += s.events_to_send()
+    ref, _ = run(audio, engines=fake_engines("Yes."), policy=TurnPolicy())
+    assert any(e.event is TurnEvent.END_OF_TURN for e in turninfos(ref))
+    ends = [(e.event, e.audio_window_end, e.transcript) for e in turninfos(ref) if e.event is not TurnEvent.UPDATE]
+    got = [(e.event, e.audio_window_end, e.transcript) for e in turninfos(events) if e.event is not TurnEvent.UPDATE]
+    assert got == ends
+
+    kinds, *_ = asked_before_acoustic("hello there how are you doing today.")
+    assert kinds == ["turn"], kinds  # the decode is asked once Smart Turn's answer is read

@@ -109,6 +109,11 @@ class EndGate:
         seq = self._work.issue(TurnRequest(audio=audio, transcript=transcript.text), multilingual=False)
         self._acoustic = (seq, reached)
 
+    @property
+    def acoustic_pending(self) -> bool:
+        """Smart Turn was asked about this pause and its answer is not read yet."""
+        return self._acoustic is not None
+
     def read_acoustic(self) -> Step[None]:
         if self._acoustic is None:
             return

@@ -269,14 +269,19 @@ def text_class(transcript: str) -> str:
     return "complete" if terminal or digits_whole else "plain"
 
 
-def possible_classes(transcript: str) -> tuple[str, ...]:
-    """The text classes the words that end a turn can fall in, knowing ``transcript`` (a cheaper
-    or earlier decode's words, which may miss the last of the speech): any but *answer* once they
-    hold more words than an answer can (a later decode adds words; it does not drop two)."""
+def may_be_answer(transcript: str) -> bool:
+    """Whether the words that end a turn can still be an *answer*, knowing ``transcript`` (a cheaper
+    or earlier decode's words, which may miss the last of the speech): not once they hold more
+    words than an answer can (a later decode adds words; it does not drop two)."""
     limit = SHORT_ANSWER_WORDS + 1  # the answer feature allows three answer words
-    if len(transcript.split()) > limit and len(digit_form(transcript).split()) > limit:
-        return ("continues", "complete", "plain")
-    return ("continues", "complete", "answer", "plain")
+    return len(transcript.split()) <= limit or len(digit_form(transcript).split()) <= limit
+
+
+def possible_classes(transcript: str) -> tuple[str, ...]:
+    """The text classes the words that end a turn can fall in, knowing ``transcript``."""
+    if may_be_answer(transcript):
+        return ("continues", "complete", "answer", "plain")
+    return ("continues", "complete", "plain")
 
 
 def fuse(cues: Cues, model: EotModel = EotModel()) -> float:

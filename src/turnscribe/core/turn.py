@@ -16,6 +16,7 @@ from turnscribe.core import render
 from turnscribe.core.activity import SpeechActivity
 from turnscribe.core.decodes import DecodeSlots
 from turnscribe.core.endgate import Decision, EndGate
+from turnscribe.core.eot import may_be_answer
 from turnscribe.core.ledger import WorkLedger
 from turnscribe.core.machine import Signal, TurnMachine, TurnState
 from turnscribe.core.policy import TurnPolicy
@@ -193,6 +194,21 @@ class Turns:
         elif self.transcriber.anchorable(self._act.last_speech, silence):
             d.ask_owed(self.params, due_in_s=min(lead, earliest - silence))
 
+    def _ask_beside_acoustic(self, silence: float) -> None:
+        """While Smart Turn's answer is in flight: a short reply ("Yes.") whose turn could end at this
+        very frame (if Smart Turn agrees) has its owed decode asked for now, beside Smart Turn
+        instead of after its answer, so its EndOfTurn waits for one model's compute, not two in a
+        row. Only short replies: their decodes are cheap, and they are the ends decided at a pause's
+        first frame; a longer turn's decode would be asked at most pauses for nothing."""
+        d = self.decodes
+        if d.owed is None or not self.gate.acoustic_pending:
+            return
+        known = self._cue_words()[0]
+        if not may_be_answer(" ".join(w.text for w in known)):
+            return
+        if self.gate.earliest_end_s(known, self.params.thresholds, self.machine.state) <= silence:
+            d.ask_owed(self.params, due_in_s=0.0)
+
     def _end_decision(self) -> Step[None]:
         if not self.machine.active:
             return
@@ -203,6 +219,7 @@ class Turns:
         if gate.pause_starts() and (yield from self._pause_started()):
             return
         gate.consider_acoustic(silence, self._turn_start, self.transcriber.transcript)
+        self._ask_beside_acoustic(silence)
         yield from gate.read_acoustic()
         self._ask_if_end_near(silence)
         yield from d.settle_pause()  # the pause's words, from the earliest frame an end is possible
