@@ -655,3 +655,19 @@ def test_a_short_reply_asks_its_final_decode_beside_smart_turn_not_after_it():
 
     kinds, *_ = asked_before_acoustic("hello there how are you doing today.")
     assert kinds == ["turn"], kinds  # the decode is asked once Smart Turn's answer is read
+
+
+def test_with_an_infinite_lead_every_frame_of_a_pause_reads_the_pause_words():
+    """eval eot records with ``final_lead_s`` inf so that a swept policy sees, at every frame, the
+    words it would read live at its own earliest end: the pause's final-quality words, from the
+    first frame on (not a live partial that misses the end of the speech)."""
+    import math
+
+    from turnscribe.core.session import TurnPolicy
+
+    audio = pcm16(quiet(0.5), tone(1.3), quiet(0.4), tone(1.0), quiet(2.5))
+    events, s = run(audio, policy=TurnPolicy(trace=True, final_lead_s=math.inf), chunk=len(audio))
+    assert s.trace, "the end decisions were traced"
+    assert all(cues.unheard_s == 0.0 for _, cues in s.trace), [c.unheard_s for _, c in s.trace]
+    lazy_events, lazy = run(audio, policy=TurnPolicy(trace=True), chunk=len(audio))
+    assert any(cues.unheard_s > 0.0 for _, cues in lazy.trace), "the shipped lead reads the partial first"

@@ -195,15 +195,15 @@ def test_a_pause_is_anchorable_only_in_a_long_window_once_it_is_long_enough():
     assert not off.anchorable(7.0, 1.0), "anchoring off"
 
 
-def test_english_final_decodes_ask_for_the_short_window_multilingual_ones_keep_the_long_one():
+def test_short_final_windows_are_off_by_default_and_never_for_multilingual_decodes():
     from turnscribe.engines.windows import window_seconds
 
     tr = Transcriber(WindowPolicy())
     tr.begin(0.0)
-    en = tr.request(activity_at(1.5), ListenParams(), final=True)
-    multi = tr.request(activity_at(1.5), ListenParams(model="flux-general-multi"), final=True)
+    assert not tr.request(activity_at(1.5), ListenParams(), final=True).short_window
+    on = Transcriber(WindowPolicy(short_finals=True))
+    on.begin(0.0)
+    en = on.request(activity_at(1.5), ListenParams(), final=True)
+    multi = on.request(activity_at(1.5), ListenParams(model="flux-general-multi"), final=True)
     assert en.short_window and not multi.short_window
     assert window_seconds(1.5, short=True, final=True) == 6.0 < window_seconds(1.5) == 10.0
-    off = Transcriber(WindowPolicy(short_finals=False))
-    off.begin(0.0)
-    assert not off.request(activity_at(1.5), ListenParams(), final=True).short_window

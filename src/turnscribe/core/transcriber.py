@@ -43,9 +43,10 @@ class WindowPolicy:
     anchor_after_s: float = 6.0
     anchor_pause_s: float = 0.25
     # English final-quality decodes in short windows too (6 s class instead of 10 s): a short reply's
-    # EndOfTurn waits ~40 ms less for Whisper base (eval wer: English sets within noise; French
-    # lost 5 words of 196, so flux-general-multi keeps the long window)
-    short_finals: bool = True
+    # decode takes ~85 instead of ~125 ms, but the short window often drops the final period the end
+    # gate reads ("... the pound key." -> "... the pound key": that EndOfTurn was not sent; golden
+    # traces) and French lost 5 words of 196 (eval wer), so it is off
+    short_finals: bool = False
     tail_partials: bool = True  # live partials decode the audio after the committed words only
 
 

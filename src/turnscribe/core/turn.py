@@ -12,6 +12,8 @@ Invariants (flux-protocol.md §5–§7):
 
 from __future__ import annotations
 
+import math
+
 from turnscribe.core import render
 from turnscribe.core.activity import SpeechActivity
 from turnscribe.core.decodes import DecodeSlots
@@ -189,8 +191,8 @@ class Turns:
             return
         lead = pol.final_lead_s + pol.final_lead_per_s * max(0.0, self._act.last_speech - tr.window_start)
         earliest = self.gate.earliest_end_s(self._cue_words()[0], self.params.thresholds, self.machine.state)
-        if silence + lead >= earliest:
-            d.ask_owed(self.params, due_in_s=max(0.0, earliest - silence))
+        if silence + lead >= earliest:  # an infinite lead (eval eot's recording) reads the words at once
+            d.ask_owed(self.params, due_in_s=0.0 if math.isinf(lead) else max(0.0, earliest - silence))
         elif self.transcriber.anchorable(self._act.last_speech, silence):
             d.ask_owed(self.params, due_in_s=min(lead, earliest - silence))
 
