@@ -666,8 +666,8 @@ def test_with_an_infinite_lead_every_frame_of_a_pause_reads_the_pause_words():
     from turnscribe.core.session import TurnPolicy
 
     audio = pcm16(quiet(0.5), tone(1.3), quiet(0.4), tone(1.0), quiet(2.5))
-    events, s = run(audio, policy=TurnPolicy(trace=True, final_lead_s=math.inf), chunk=len(audio))
+    _, s = run(audio, policy=TurnPolicy(trace=True, final_lead_s=math.inf), chunk=len(audio))
     assert s.trace, "the end decisions were traced"
     assert all(cues.unheard_s == 0.0 for _, cues in s.trace), [c.unheard_s for _, c in s.trace]
-    lazy_events, lazy = run(audio, policy=TurnPolicy(trace=True), chunk=len(audio))
+    _, lazy = run(audio, policy=TurnPolicy(trace=True), chunk=len(audio))
     assert any(cues.unheard_s > 0.0 for _, cues in lazy.trace), "the shipped lead reads the partial first"
