@@ -175,7 +175,10 @@ class Turns:
                 self._emit(TurnEvent.TURN_RESUMED, None)
                 self._tick_spoken = True
                 return True
-        elif d.new_speech:
+        elif d.new_speech or not self.transcriber.hyp_final:
+            # a live partial that covered the speech still owes the decisions the final words: its
+            # tiny.en short-window punctuation misleads the end gate ("the water front," where base
+            # hears "the waterfront.": the caller's end was missed)
             d.owe_pause(apply=True)
         elif not self.transcriber.covered(int(self._act.last_speech * SAMPLE_RATE)):
             d.owe_pause(apply=False)
