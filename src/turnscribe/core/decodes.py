@@ -10,10 +10,11 @@ report), cut where the speech stopped so its words do not depend on when it is a
 for only when the turn can end within ``final_lead_s`` of silence (``EndGate.earliest_end_s``), and
 applied from that earliest end on (waited for then, if still not back): a hold the speaker resumes
 from before then costs no final-quality decode at all, and the decisions are those it would have
-read (before the earliest end, every frame holds whatever the words). When the pause starts after
-a live partial already covered the speech, the decisions read that partial and the owed decode is
-only the EndOfTurn's transcript (``prefetch``). A decode made obsolete by a newer one is abandoned
-(its answer is ignored; the scheduler may never run it).
+read (before the earliest end, every frame holds whatever the words). A live partial that already
+covered the speech does not stand in for it: the decisions read final-quality words (tiny.en's
+short-window punctuation misleads the end gate). Only when the latest decode is final-quality is the
+owed decode just the EndOfTurn's transcript (``prefetch``). A decode made obsolete by a newer one is
+abandoned (its answer is ignored; the scheduler may never run it).
 """
 
 from __future__ import annotations
