@@ -118,6 +118,7 @@ class Stream:
         self.first_audio: float | None = None  # wall time the first audio arrived
         self.failure_logged = False  # the session's own ``failure`` (a bug in its step) was logged
         self.unfailable: BaseException | None = None  # the session could not even record a failure
+        self.crashed = False  # a call into the session raised: it is not called again (its Error is out)
 
     # ------------------------------------------------------------------ failures
 
@@ -136,6 +137,7 @@ class Stream:
             self.log_internal("the session's step", failure)
 
     def crash(self, where: str, exc: BaseException) -> None:
+        self.crashed = True
         self.log_internal(where, exc)
         try:
             self.session.fail(InternalError(INTERNAL))
@@ -169,6 +171,8 @@ class Stream:
 
     def pump(self) -> None:
         """Send the session's new engine work off, enforce the lag limit, wake the writer."""
+        if self.crashed:  # a session that raised once may raise again: its one Error is already queued
+            return
         with self.guard("pump"):
             self.submit_work()
         self.progress.set()
@@ -195,6 +199,8 @@ class Stream:
 
     def deliver(self, result: EngineResult | BaseException) -> None:
         """An engine result (or failure), on the event loop; never raises (``guard``)."""
+        if self.crashed:  # a late answer for a stream that failed
+            return
         with self.guard("deliver"):
             if isinstance(result, BaseException):
                 redacted_log(log.error, self.ws.redact_logs, "stream %s: engine failure",
