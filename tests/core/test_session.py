@@ -671,26 +671,3 @@ def test_with_an_infinite_lead_every_frame_of_a_pause_reads_the_pause_words():
     assert all(cues.unheard_s == 0.0 for _, cues in s.trace), [c.unheard_s for _, c in s.trace]
     _, lazy = run(audio, policy=TurnPolicy(trace=True), chunk=len(audio))
     assert any(cues.unheard_s > 0.0 for _, cues in lazy.trace), "the shipped lead reads the partial first"
-
-
-def test_a_decode_an_end_may_be_decided_on_is_served_first_a_window_restart_is_not():
-    """Shipped policy, a 7 s stretch of speech, a 0.4 s pause, more speech, then the end. At the
-    pause no end is near (plain words, Smart Turn unsure, a strict threshold), so the decode asked
-    there only restarts the long window: not ``soon``. The decode the EndOfTurn is decided on is."""
-    from turnscribe.core.session import TurnPolicy
-    from turnscribe.types.engine import AsrRequest
-
-    asked = []
-
-    def note(_s, req):
-        if isinstance(req.payload, AsrRequest) and req.payload.final:
-            asked.append((round(req.payload.offset + len(req.payload.audio) / 16000, 2), req.soon))
-        return False
-
-    script = " ".join(f"word{k}" for k in range(30)) + "."
-    audio = pcm16(quiet(0.5), tone(7.0), quiet(0.4), tone(1.5), quiet(3.0))
-    _, _, events = drive_core(params(eot_threshold=0.99), audio, script, note, TurnPolicy())
-    assert any(e.event is TurnEvent.END_OF_TURN for e in turninfos(events))
-    restart = [soon for end, soon in asked if abs(end - 7.5) < 0.3]
-    assert restart == [False], asked
-    assert asked[-1][1] is True and asked[-1][0] > 8.9, asked

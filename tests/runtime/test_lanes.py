@@ -17,8 +17,8 @@ from turnscribe.runtime.lanes import (
 from turnscribe.types.engine import AsrRequest, TurnRequest, VadRequest
 
 
-def request(payload: Payload, *, urgent: bool = True, multilingual: bool = False, soon: bool = False) -> EngineRequest:
-    return EngineRequest("s", 0, 1, payload, urgent=urgent, multilingual=multilingual, soon=soon)
+def request(payload: Payload, *, urgent: bool = True, multilingual: bool = False) -> EngineRequest:
+    return EngineRequest("s", 0, 1, payload, urgent=urgent, multilingual=multilingual)
 
 
 def asr(seconds: float, **kw: object) -> AsrRequest:
@@ -41,9 +41,7 @@ def test_asr_lanes_by_role_window_and_urgency() -> None:
     assert (final.kind, final.role, final.urgent, final.short, final.engine) == (
         WorkKind.ASR, "final", True, False, "asr_final")
     c = lane_config(final)
-    assert (c.priority, c.max_batch, c.droppable) == (2, 8, False)
-    near_end = lane_of(request(asr(2.0, final=True), soon=True))  # an end may be decided on it: first
-    assert near_end.soon and near_end != final and lane_config(near_end).priority == 1
+    assert (c.priority, c.max_batch, c.droppable) == (1, 8, False)
 
     partial = lane_of(request(asr(2.0, short_window=True), urgent=False))
     assert (partial.role, partial.short, partial.engine) == ("partial", True, "asr_partial")
@@ -53,7 +51,7 @@ def test_asr_lanes_by_role_window_and_urgency() -> None:
 
     stale = lane_of(request(asr(2.0, short_window=True), urgent=True))  # its words are stale: not shed
     c = lane_config(stale)
-    assert (c.priority, c.max_batch, c.droppable) == (2, 4, False)
+    assert (c.priority, c.max_batch, c.droppable) == (1, 4, False)
 
     assert lane_of(request(asr(2.0, final=True), multilingual=True)).engine == "asr_multi"
 

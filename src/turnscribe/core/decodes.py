@@ -81,11 +81,10 @@ class DecodeSlots:
         self.owed = None
 
     def _ask(self, params: ListenParams, *, final: bool, live: bool = False, urgent: bool = True,
-             soon: bool = False, until: int | None = None,
-             head: tuple[float, tuple[Word, ...]] | None = None) -> int:
+             until: int | None = None, head: tuple[float, tuple[Word, ...]] | None = None) -> int:
         request = self._tr.request(self._act, params, final=final, live=live, until=until,
                                    head=head[1] if head else (), head_start=head[0] if head else 0.0)
-        return self._work.issue(request, multilingual=params.multilingual, urgent=urgent, soon=soon)
+        return self._work.issue(request, multilingual=params.multilingual, urgent=urgent)
 
     def _due(self, slack_s: float) -> int:
         return self._act.clock + int(slack_s * SAMPLE_RATE)
@@ -145,15 +144,14 @@ class DecodeSlots:
         self.new_speech = False
         self.owed = Owed(self._act.clock, apply)
 
-    def ask_owed(self, params: ListenParams, *, due_in_s: float, soon: bool = True) -> None:
+    def ask_owed(self, params: ListenParams, *, due_in_s: float) -> None:
         """Ask for the owed decode, to be applied ``due_in_s`` of audio from now (and no earlier
-        than ``pause_slack_s`` into the pause). ``soon``: an end may be decided on it (the scheduler
-        serves it before other urgent work); a decode asked only to restart a long window is not."""
+        than ``pause_slack_s`` into the pause)."""
         owed, self.owed = self.owed, None
         if owed is None:
             return
         due = max(self._due(due_in_s), owed.covers + int(self._policy.pause_slack_s * SAMPLE_RATE))
-        slot = InFlight(self._ask(params, final=True, soon=soon, until=owed.covers), owed.covers, due)
+        slot = InFlight(self._ask(params, final=True, until=owed.covers), owed.covers, due)
         if owed.apply:
             self.pause = slot
         else:
@@ -183,12 +181,12 @@ class DecodeSlots:
 
     # ------------------------------------------------------------------ decodes waited for
 
-    def decode(self, params: ListenParams, *, final: bool, soon: bool = False) -> Step[tuple[Word, ...]]:
+    def decode(self, params: ListenParams, *, final: bool) -> Step[tuple[Word, ...]]:
         """A decode of the turn's window, waited for. It makes any decode in flight obsolete."""
         self.abandon_all()
         self.new_speech = False
         covers = self._act.clock
-        res = yield from self._work.result(self._ask(params, final=final, soon=soon))
+        res = yield from self._work.result(self._ask(params, final=final))
         return self._tr.took(res if isinstance(res, AsrResult) else None, covers=covers, final=final)
 
     def final_words(self, params: ListenParams) -> Step[tuple[Word, ...]]:
@@ -214,6 +212,6 @@ class DecodeSlots:
         else:
             if pre is not None:
                 self._work.abandon(pre.seq)
-            hyp = yield from self.decode(params, final=True, soon=True)
+            hyp = yield from self.decode(params, final=True)
         final = tr.finalize(hyp)
         return final if final else before

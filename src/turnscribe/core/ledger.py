@@ -22,11 +22,11 @@ class WorkLedger:
         self._abandoned: set[int] = set()      # requests whose answers are no longer wanted ...
         self._newly_abandoned: list[int] = []  # ... not yet reported (``take_abandoned``)
 
-    def issue(self, payload: Payload, *, multilingual: bool, urgent: bool = True, soon: bool = False) -> int:
-        """Queue a request; returns its ``seq``. ``soon``: an end may be decided on it (served first)."""
+    def issue(self, payload: Payload, *, multilingual: bool, urgent: bool = True) -> int:
+        """Queue a request; returns its ``seq``."""
         self._seq += 1
         self._outbox.append(EngineRequest(self.stream_id, self.generation, self._seq, payload, urgent=urgent,
-                                          multilingual=multilingual, soon=soon))
+                                          multilingual=multilingual))
         return self._seq
 
     def take_requests(self) -> list[EngineRequest]:

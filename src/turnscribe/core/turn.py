@@ -196,8 +196,8 @@ class Turns:
         earliest = self.gate.earliest_end_s(self._cue_words()[0], self.params.thresholds, self.machine.state)
         if silence + lead >= earliest:  # an infinite lead (eval eot's recording) reads the words at once
             d.ask_owed(self.params, due_in_s=0.0 if math.isinf(lead) else max(0.0, earliest - silence))
-        elif self.transcriber.anchorable(self._act.last_speech, silence):  # no end near: not served first
-            d.ask_owed(self.params, due_in_s=min(lead, earliest - silence), soon=False)
+        elif self.transcriber.anchorable(self._act.last_speech, silence):
+            d.ask_owed(self.params, due_in_s=min(lead, earliest - silence))
 
     def _ask_beside_acoustic(self, silence: float) -> None:
         """While Smart Turn's answer is in flight: a short reply ("Yes.") whose turn could end at this

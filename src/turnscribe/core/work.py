@@ -40,7 +40,6 @@ class EngineRequest:
     payload: Payload
     urgent: bool = True
     multilingual: bool = False   # ASR only: the stream is flux-general-multi
-    soon: bool = False           # ASR only: a turn end may be decided on it now or within its lead
 
     @property
     def kind(self) -> WorkKind:

@@ -8,14 +8,13 @@ lane                                 priority  max batch  max wait    under load
 ===================================  ========  =========  ==========  =====================
 VAD (every frame's speech decision)  0         64         4 ms        never dropped
 Smart Turn                           0         16         3 ms        never dropped
-decodes an end may be decided on     1         8          5 ms        never dropped
-other decodes a decision needs       2         8          5 ms        never dropped
-live partial of a stale transcript   2         4          5 ms        never dropped
+decodes a decision needs             1         8          5 ms        never dropped
+live partial of a stale transcript   1         4          5 ms        never dropped
 live partials                        3         8          50 ms       shed when stale,
                                                                       superseded by newer
 ===================================  ========  =========  ==========  =====================
 
-Workers: one takes only urgent lanes (priority <= 2), one takes anything, and one more takes only
+Workers: one takes only urgent lanes (priority <= 1), one takes anything, and one more takes only
 VAD and Smart Turn, so those few-millisecond steps never wait behind a 0.2 s Whisper decode. A
 partial starts only while no urgent decode runs (``best_effort_alone``): on two cores a partial
 beside a decision's decode would take half its core. Measured with ``bench load`` (40 s per
@@ -60,11 +59,7 @@ PARTIAL_GATHER_S = 0.05
 # position for all of them, ~40 instead of ~80 us per chunk); a frame's decision waits that long.
 VAD_GATHER_S = 0.004
 QUICK_PRIORITY = 0   # VAD and Smart Turn: a few ms each, on a worker of their own
-# A decode a turn end may be decided on goes before other urgent decodes (a long window's restart,
-# a turn start, a stale transcript's partial): under load those queue on the same workers, and an
-# EndOfTurn waiting behind a 12 s window's decode is late by its whole compute.
-NEAR_END_PRIORITY = 1
-URGENT_PRIORITY = 2
+URGENT_PRIORITY = 1
 
 # called on the event loop, as a loop callback: it must not raise (asyncio would only print the
 # exception, and the stream would never hear of it; the server's Stream.deliver guards itself)
@@ -98,7 +93,6 @@ class Lane:
     window_s: float = 0.0   # ASR: the padded window class the audio is decoded in
     urgent: bool = False    # ASR: a decision waits for it (or its stream's words are stale)
     short: bool = False     # ASR: a short (partial) window
-    soon: bool = False      # ASR: a turn end may be decided on it (served before other urgent work)
 
     @property
     def engine(self) -> str:
@@ -113,7 +107,7 @@ def lane_of(req: EngineRequest) -> Lane:
     asr = req.payload
     role = "multi" if req.multilingual else ("final" if asr.final else "partial")
     window = window_seconds(len(asr.audio) / SAMPLE_RATE, short=asr.short_window, final=asr.final)
-    return Lane(WorkKind.ASR, role, window, urgent=req.urgent, short=asr.short_window, soon=req.soon and req.urgent)
+    return Lane(WorkKind.ASR, role, window, urgent=req.urgent, short=asr.short_window)
 
 
 def lane_config(lane: Hashable) -> LaneConfig:
@@ -125,8 +119,7 @@ def lane_config(lane: Hashable) -> LaneConfig:
     if lane.urgent and lane.short:  # a live partial that may not be shed (its stream's words are stale)
         return LaneConfig(priority=URGENT_PRIORITY, max_batch=4, max_wait_s=0.005, capacity=2048)
     if lane.urgent:  # a decode a decision waits for
-        return LaneConfig(priority=NEAR_END_PRIORITY if lane.soon else URGENT_PRIORITY, max_batch=8,
-                          max_wait_s=0.005, capacity=2048)
+        return LaneConfig(priority=URGENT_PRIORITY, max_batch=8, max_wait_s=0.005, capacity=2048)
     return LaneConfig(priority=3, max_batch=8, max_wait_s=PARTIAL_GATHER_S, capacity=1024, droppable=True,
                       max_age_s=PARTIAL_MAX_AGE_S)
 
