@@ -19,6 +19,29 @@ def test_the_ring_keeps_the_last_samples_by_stream_index():
     assert ring.end == 39 and ring.slice(29, 39).tolist() == list(range(115, 125))
 
 
+def test_ring_slices_equal_the_stream_itself_wrapped_or_not():
+    """Any slice, across the ring's wrap point or not, is the stream's own samples (the ones the
+    ring still holds), copied: appending later does not change a slice taken before."""
+    rng = np.random.default_rng(0)
+    for cap in (7, 16, 100):
+        ring, stream = AudioRing(cap), np.zeros(0, dtype=np.float32)
+        for _ in range(200):
+            x = rng.standard_normal(int(rng.integers(0, 2 * cap))).astype(np.float32)
+            ring.append(x)
+            stream = np.concatenate([stream, x])
+            for _ in range(4):
+                start = int(rng.integers(-5, ring.end + 5))
+                stop = int(rng.integers(start - 3, ring.end + 6))
+                got = ring.slice(start, stop)
+                lo, hi = max(start, ring.end - cap, 0), min(stop, ring.end)
+                assert got.dtype == np.float32
+                assert np.array_equal(got, stream[lo:hi] if hi > lo else stream[:0])
+        kept = ring.slice(ring.end - 3, ring.end)
+        before = kept.copy()
+        ring.append(np.ones(cap, dtype=np.float32))
+        assert np.array_equal(kept, before)
+
+
 def test_levels_db_per_chunk():
     x = np.concatenate([np.zeros(4), np.ones(4)]).astype(np.float32)
     lv = levels_db(x, 4)

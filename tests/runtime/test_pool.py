@@ -422,3 +422,52 @@ def test_a_worker_whose_loop_fails_is_replaced(monkeypatch: pytest.MonkeyPatch) 
         assert failed.is_set() and pool.restarts == 1
     finally:
         pool.close(WAIT)
+
+
+def test_mixed_lanes_from_many_threads_are_all_served_in_time() -> None:
+    """Idle workers are woken one at a time (the most specialised that may take the job): under a
+    mix of quick, urgent, gathering and best-effort jobs submitted from several threads at once,
+    with reserved, quick and general workers, every job still runs, and none waits much past its
+    lane's gather time (no job is left to a worker asleep on a stale deadline)."""
+    lanes = {"vad": LaneConfig(priority=0, max_batch=64, max_wait_s=0.004, capacity=4096),
+             "urgent": LaneConfig(priority=1, max_batch=8, max_wait_s=0.005, capacity=4096),
+             "partial": LaneConfig(priority=3, max_batch=8, max_wait_s=0.05, capacity=4096)}
+    waited: list[float] = []
+    lock = threading.Lock()
+
+    def runner(batch: Batch[int]) -> list[int]:
+        time.sleep({"vad": 0.0005, "urgent": 0.004, "partial": 0.003}[str(batch.lane)])
+        return [job.payload for job in batch.jobs]
+
+    pool: WorkerPool[int, int] = WorkerPool(lambda k: lanes[str(k)], runner, threads=3, reserved=1,
+                                            reserved_priority=1, quick=1, quick_priority=0,
+                                            best_effort_alone=True)
+    per_thread, threads = 150, 4
+    outcomes = Outcomes(per_thread * threads)
+    submitted: dict[int, tuple[float, str]] = {}
+
+    def done(j: Job[int], outcome: Outcome) -> None:
+        at, lane = submitted[j.payload]
+        with lock:
+            waited.append(time.monotonic() - at - lanes[lane].max_wait_s)
+        outcomes(j, outcome)
+
+    def submitter(t: int) -> None:
+        for i in range(per_thread):
+            lane = ("vad", "vad", "urgent", "partial")[i % 4]
+            payload = t * per_thread + i
+            submitted[payload] = (time.monotonic(), lane)
+            pool.submit(job(lane, payload, stream=f"s{t}"), done)
+            time.sleep(0.002)
+
+    try:
+        workers = [threading.Thread(target=submitter, args=(t,)) for t in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        assert outcomes.all_in.wait(WAIT), f"{len(outcomes.calls)} of {per_thread * threads} jobs ran"
+        assert all(not isinstance(o, (Dropped, BaseException)) for _, o, _ in outcomes.calls)
+        assert max(waited) < 0.5, f"a job waited {max(waited):.3f} s past its lane's gather time"
+    finally:
+        pool.close()

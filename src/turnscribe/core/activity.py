@@ -97,8 +97,10 @@ class AudioRing:
         stop = min(stop, self.end)
         if stop <= start:
             return np.zeros(0, dtype=np.float32)
-        idx = np.arange(start, stop) % cap
-        return self._buf[idx]
+        a, b = start % cap, (stop - 1) % cap + 1
+        if a < b:  # one piece (read per VAD chunk and per decode: no index arrays)
+            return self._buf[a:b].copy()
+        return np.concatenate((self._buf[a:], self._buf[:b]))
 
 
 class SpeechActivity:

@@ -132,6 +132,11 @@ class Session:
         """Seconds of received audio the decision clock has not reached yet."""
         return self.activity.backlog_s
 
+    @property
+    def has_events(self) -> bool:
+        """Events are waiting for ``events_to_send``."""
+        return bool(self._events)
+
     def events_to_send(self) -> list[Event]:
         out = self._events[:]
         self._events.clear()  # the same list: the turns append to it

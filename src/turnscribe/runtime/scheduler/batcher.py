@@ -151,6 +151,11 @@ class Batcher(Generic[P]):
             self._forget(job)
         return Batch(best.key, jobs)
 
+    def ready_at(self, lane: Hashable) -> float | None:
+        """When ``lane`` becomes ready (None: it holds no job)."""
+        found = self._lanes.get(lane)
+        return found.ready_at() if found is not None else None
+
     def next_deadline(self, *, max_priority: int | None = None) -> float | None:
         """When a lane (of priority <= ``max_priority``, if given) becomes ready or any droppable
         job ages out."""

@@ -8,10 +8,13 @@ The invariants this module owns:
   the pool closes still gets its real result.
 * The lock guards only the batcher and the callback table; it is never held while the runner or a ``done``
   callback runs, so batches run in parallel and callbacks may submit or cancel freely.
-* Idle workers sleep on a condition until the batcher's next deadline (no polling); a submit wakes one, and
-  a worker that takes a batch while work remains wakes another, so a queued job never waits on a sleeping
-  worker that has a stale deadline. With a fake clock, time passing is invisible to the waits: call
-  ``kick()`` after advancing it.
+* Idle workers sleep, each on a condition of its own, until the batcher's next deadline for the lanes it
+  may take (no polling). A submit wakes one idle worker that may take the job's lane (the most specialised:
+  a VAD step wakes the quick worker, not every worker), and a worker that takes a batch while work
+  remains wakes one for the most urgent work left, so a queued job never waits on a sleeping worker
+  that has a stale deadline. (Waking every worker at every submit cost about as much CPU as the VAD
+  itself: a few hundred submits a second, each waking four threads to scan the queues and sleep again.)
+  With a fake clock, time passing is invisible to the waits: call ``kick()`` after advancing it.
 * Workers may be limited to lanes up to a priority (reserved and quick workers), and best-effort lanes
   may be held back while an urgent batch runs (``best_effort_alone``); stale best-effort jobs are still
   shed on time, since every wait honours every lane's expiry.
@@ -26,6 +29,7 @@ The invariants this module owns:
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Collection, Hashable, Sequence
@@ -51,6 +55,15 @@ class Dropped:
 
 class Stalled(RuntimeError):
     """The outcome of a job whose batch ran past the pool's ``stall_s``."""
+
+
+@dataclass(eq=False)
+class _Sleeper:
+    """An idle worker: the lanes it may take (priority <= ``limit``; None: any) and its wake-up call."""
+
+    limit: int | None
+    cond: threading.Condition
+    until: float  # the clock time it sleeps until (inf: until woken)
 
 
 @dataclass(eq=False)
@@ -101,7 +114,9 @@ class WorkerPool(Generic[P, R]):
         self._runner = runner
         self._clock = clock
         self._on_batch = on_batch
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # the stall watcher's wait (and close)
+        self._idle: list[_Sleeper] = []               # workers asleep, in the order they fell asleep
         self._done: dict[Job[P], Done[P, R]] = {}
         self._closed = False
         self._reserved_priority = reserved_priority
@@ -173,7 +188,7 @@ class WorkerPool(Generic[P, R]):
             threading.Thread(target=self._deliver, args=(outcomes,), daemon=True).start()
             self.restarts += 1
             self._start_worker(run.limit)
-            self._cond.notify_all()
+            self._wake_all()
 
     def submit(self, job: Job[P], done: Done[P, R]) -> None:
         """Queues ``job``; raises ``LaneFull`` (and never calls ``done``) if its lane refuses it."""
@@ -185,7 +200,7 @@ class WorkerPool(Generic[P, R]):
                 self._batcher.submit(job)
                 self._done[job] = done
                 dropped = self._take_dropped()
-                self._cond.notify_all()  # a reserved worker may not take this job: wake every worker
+                self._wake_for(job)
         self._deliver(dropped)
 
     def cancel(self, stream_id: str, below_generation: int | None = None,
@@ -204,7 +219,7 @@ class WorkerPool(Generic[P, R]):
     def kick(self) -> None:
         """Wakes the workers to re-read the clock (for tests that advance a fake one)."""
         with self._cond:
-            self._cond.notify_all()
+            self._wake_all()
 
     def close(self, timeout: float | None = None) -> None:
         """Stops the workers after their running batches; queued jobs get ``Dropped("closed")``."""
@@ -214,6 +229,7 @@ class WorkerPool(Generic[P, R]):
             self._closed = True
             self._batcher.drop_all(CLOSED)
             dropped = self._take_dropped()
+            self._wake_all()
             self._cond.notify_all()
         self._deliver(dropped)
         for worker in self._workers:
@@ -226,21 +242,65 @@ class WorkerPool(Generic[P, R]):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def _limit(self, max_priority: int | None) -> int | None:
+        """The lanes a worker limited to ``max_priority`` may take now: a general worker takes no
+        best-effort work while an urgent batch runs (``best_effort_alone``)."""
+        if max_priority is None and self._best_effort_alone and self._urgent_running:
+            return self._reserved_priority
+        return max_priority
+
+    def _wake_for(self, job: Job[P]) -> None:
+        """A job was queued: unless an idle worker that may take it already sleeps until no later
+        than its lane is ready, wake one that may (the most specialised). Called with the lock held."""
+        priority = self._batcher.priority_of(job.lane)
+        ready = self._batcher.ready_at(job.lane)
+        chosen: _Sleeper | None = None
+        for sleeper in self._idle:
+            limit = self._limit(sleeper.limit)
+            if limit is not None and priority > limit:
+                continue
+            if ready is not None and sleeper.until <= ready:
+                return  # it wakes in time to take the job
+            if chosen is None or (sleeper.limit is not None
+                                  and (chosen.limit is None or sleeper.limit < chosen.limit)):
+                chosen = sleeper
+        if chosen is not None:
+            self._idle.remove(chosen)
+            chosen.cond.notify()
+
+    def _wake_stale(self) -> None:
+        """Wake the idle workers whose sleep outlasts the next deadline of the lanes they may take
+        now (work was left queued, or best-effort work became allowed). Called with the lock held."""
+        for sleeper in list(self._idle):
+            deadline = self._batcher.next_deadline(max_priority=self._limit(sleeper.limit))
+            if deadline is not None and deadline < sleeper.until:
+                self._idle.remove(sleeper)
+                sleeper.cond.notify()
+
+    def _wake_all(self) -> None:
+        """Wake every idle worker (to re-read the clock, to stop, or to replace a stuck one)."""
+        for sleeper in self._idle:
+            sleeper.cond.notify()
+        self._idle.clear()
+
     def _work(self, max_priority: int | None) -> None:
+        me = _Sleeper(max_priority, threading.Condition(self._lock), math.inf)
         while True:
             with self._cond:
                 while True:
                     if self._closed:
                         return
-                    limit = max_priority
-                    if limit is None and self._best_effort_alone and self._urgent_running:
-                        limit = self._reserved_priority
+                    limit = self._limit(max_priority)
                     batch = self._batcher.next_batch(max_priority=limit)
                     dropped = self._take_dropped()
                     if batch is not None or dropped:
                         break
                     deadline = self._batcher.next_deadline(max_priority=limit)
-                    self._cond.wait(None if deadline is None else max(0.0, deadline - self._clock()))
+                    me.until = math.inf if deadline is None else deadline
+                    self._idle.append(me)
+                    me.cond.wait(None if deadline is None else max(0.0, deadline - self._clock()))
+                    if me in self._idle:  # woken by its deadline, not by a wake call
+                        self._idle.remove(me)
                 callbacks = [self._done.pop(job) for job in batch.jobs] if batch is not None else []
                 # a decode holding a core (quick work is too short to count)
                 priority = self._batcher.priority_of(batch.lane) if batch is not None else None
@@ -252,7 +312,7 @@ class WorkerPool(Generic[P, R]):
                     run = _Running(batch, callbacks, self._clock(), max_priority, heavy)
                     self._running.add(run)
                     if len(self._batcher):
-                        self._cond.notify_all()
+                        self._wake_stale()
             self._deliver(dropped)
             if run is None:
                 continue
@@ -265,7 +325,7 @@ class WorkerPool(Generic[P, R]):
                         self.stalled -= 1
                     elif heavy:
                         self._urgent_running -= 1
-                        self._cond.notify_all()  # best-effort work may start now
+                        self._wake_stale()  # best-effort work may start now
             if run.stalled:  # given up on and replaced: this thread is surplus now
                 return
 
