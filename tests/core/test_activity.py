@@ -120,3 +120,34 @@ def test_a_voice_far_below_the_speakers_own_is_not_speech():
     off = SpeechActivity(ActivityPolicy(echo_db=0.0), CHUNK)
     _feed(off, 1.5, 0.3, 0.99)
     assert _feed(off, 1.0, 0.003, 0.99), "echo_db 0 turns the rule off"
+
+
+def _speak_unevenly(act: SpeechActivity, seconds: float) -> None:
+    """A speaker whose loud syllables (every third chunk) stand 23 dB over the rest: the median
+    chunk is the quiet kind."""
+    for i in range(round(seconds * 16000 / CHUNK)):
+        _feed(act, CHUNK / 16000, 0.3 if i % 3 == 0 else 0.02, 0.99)
+
+
+def test_echo_is_judged_against_the_speakers_loud_syllables_not_the_median():
+    """An echo 40 dB under the speaker's loud syllables is only ~22 dB under their median chunk:
+    measured against the median, the echo's peaks passed for the speaker and held turns open."""
+    act = SpeechActivity(ActivityPolicy(), CHUNK)
+    _speak_unevenly(act, 2.0)
+    assert not _feed(act, 1.0, 0.0, 0.01)
+    last = act.last_speech
+    assert not _feed(act, 2.0, 0.0015, 0.99) and act.last_speech == last, "the echo is no speech"
+    assert _feed(act, 1.0, 0.02, 0.99), "the speaker's quiet voice still is"
+
+
+def test_a_quiet_sound_just_after_the_speakers_own_speech_is_theirs():
+    """A plosive's release after its closure ("Nope" + "p") or a quick soft resumption comes within
+    ECHO_AFTER_S of the speaker's own speech: no echo test then (the other party answers later)."""
+    act = SpeechActivity(ActivityPolicy(), CHUNK)
+    assert _feed(act, 1.5, 0.3, 0.99)
+    assert not _feed(act, 0.128, 0.0, 0.01)
+    assert _feed(act, 0.064, 0.003, 0.99), "40 dB down, 0.13 s after the speaker: the release"
+    assert not _feed(act, 0.8, 0.0, 0.01)
+    last = act.last_speech
+    assert not _feed(act, 0.5, 0.003, 0.99) and act.last_speech == last, "0.8 s later: echo"
+

@@ -31,8 +31,12 @@ from turnscribe.core.eot import PATIENCE_PAUSE_S, PATIENCE_RECENT
 from turnscribe.types.engine import SAMPLE_RATE, Audio
 
 DC_RATE = 0.05             # per-frame update of the DC estimate (time constant ~1.6 s)
-OWN_LEVELS = 64            # the stream's own speech level: the median of this many latest speech chunks ...
+OWN_LEVELS = 64            # the stream's own speech level: a high percentile of this many latest speech chunks ...
 OWN_MEMORY_S = 30.0        # ... heard within this long (without recent speech there is no reference)
+OWN_PERCENTILE = 90        # (its loud syllables: the median sits ~10 dB lower, and so an echo's peaks came within reach)
+# Speech this soon after the stream's own speech is the speaker (a plosive's release after its
+# closure, a quick resumption): the other party answers later than that, so no echo test then.
+ECHO_AFTER_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +198,8 @@ class SpeechActivity:
             floor = self._track_floor(level)
             t0, t1 = chunk_start / SAMPLE_RATE, (chunk_start + c) / SAMPLE_RATE
             onset = self._voiced_end != chunk_start  # speech starting (or resuming) after non-speech
-            if p < pol.vad_on or (onset and self._far_below_own_speech(level, t0)):
+            echo = onset and t0 - self.last_speech > ECHO_AFTER_S and self._far_below_own_speech(level, t0)
+            if p < pol.vad_on or echo:
                 if (self._speech_end == chunk_start and self._voiced_end >= 0
                         and chunk_start + c - self._voiced_end <= int(pol.tail_max_s * SAMPLE_RATE)
                         and level > floor + pol.tail_db):
@@ -230,7 +235,7 @@ class SpeechActivity:
             own.popleft()
         if self.policy.echo_db <= 0 or len(own) < OWN_LEVELS // 4:
             return False
-        return level < float(np.median([lv for _, lv in own])) - self.policy.echo_db
+        return level < float(np.percentile([lv for _, lv in own], OWN_PERCENTILE)) - self.policy.echo_db
 
     def _track_floor(self, level: float) -> float:
         """Noise floor in dBFS: falls at once to a quieter chunk, rises 1.5 dB per second; never
