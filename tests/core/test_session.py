@@ -3,12 +3,13 @@
 import dataclasses
 import itertools
 import json
+import math
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from helpers import TEST_POLICY, names, params, pcm16, quiet, run, tone, turninfos
+from helpers import TEST_MODEL, TEST_POLICY, names, params, pcm16, quiet, run, tone, turninfos
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -276,7 +277,8 @@ def test_acoustic_model_hears_earlier_pauses_shortened_and_the_current_pause_who
     eng = dataclasses.replace(fake_engines(), turn=rec)
     # speech 1.0 s, a 1.2 s pause inside the turn, speech 1.0 s, then silence (never ends: low score)
     audio = pcm16(quiet(0.5), tone(1.0), quiet(1.2), tone(1.0), quiet(1.0))
-    s = InlineSession(params(eot_threshold=1.0), eng, policy=TEST_POLICY)
+    # an infinite lead asks at every pause (no model end is possible at eot_threshold 1.0)
+    s = InlineSession(params(eot_threshold=1.0), eng, policy=dataclasses.replace(TEST_POLICY, final_lead_s=math.inf))
     s.receive_audio(audio)
     assert len(rec.seconds) == 2, "asked once per pause"
     first, second = rec.seconds
@@ -286,6 +288,44 @@ def test_acoustic_model_hears_earlier_pauses_shortened_and_the_current_pause_who
     # second ask: both speech runs, the 1.2 s pause cut to `gap`, plus the current pause so far
     assert second == pytest.approx(first + gap + 1.0, abs=0.15)
     assert second < first + 1.2 + 1.0 - 0.5, "the earlier pause was shortened"
+
+
+class _ClockedTurn(_RecordingTurn):
+    """Also records the session's clock at each ask."""
+
+    def __init__(self):
+        super().__init__()
+        self.at = []
+        self.session = None
+
+    def score(self, batch):
+        self.at += [round(self.session.now, 3)] * len(batch)
+        return super().score(batch)
+
+
+def test_smart_turn_waits_until_an_end_is_possible_and_hears_the_same_audio_then():
+    """Smart Turn is asked once the turn can end within final_lead_s (before that every frame holds,
+    whatever it answers): where no model end is possible it is not asked at all, and a deferred
+    ask hears the audio up to its ask point, as an ask made there would."""
+    audio = pcm16(quiet(0.5), tone(1.0), quiet(1.2), tone(1.0), quiet(3.0))
+    never = _RecordingTurn()
+    InlineSession(params(eot_threshold=1.0), dataclasses.replace(fake_engines(), turn=never),
+                  policy=TEST_POLICY).receive_audio(audio)
+    assert never.seconds == [], "no end possible: no Smart Turn call"
+    # every text class needs ~0.65 s of silence before an end is possible
+    slow = dataclasses.replace(TEST_MODEL, complete_prior=-8.0, answer_prior=-8.0, plain_prior=-8.0,
+                               continues_prior=-8.0)
+    asks = {}
+    for lead in (math.inf, 0.0):
+        rec = asks[lead] = _ClockedTurn()
+        s = InlineSession(params(), dataclasses.replace(fake_engines(), turn=rec),
+                          policy=dataclasses.replace(TEST_POLICY, model=slow, final_lead_s=lead))
+        rec.session = s
+        s.receive_audio(audio)
+    at_once, deferred = asks[math.inf], asks[0.0]
+    assert len(at_once.seconds) == len(deferred.seconds) == 2
+    assert all(b >= a + 0.2 for a, b in zip(at_once.at, deferred.at, strict=True)), "asked later ..."
+    assert deferred.seconds == at_once.seconds, "... about the same audio"
 
 
 def _end_time(audio):

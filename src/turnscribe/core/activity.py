@@ -251,10 +251,10 @@ class SpeechActivity:
     def silence(self) -> float:
         return self.now - self.last_speech if self.last_speech >= 0 else self.now
 
-    def acoustic_audio(self, start: int, keep_gap_s: float, window_s: float = 8.0) -> Audio:
-        """The turn's audio from ``start`` up to the clock with its earlier pauses shortened
-        (``shorten_pauses``; the current pause is kept whole), at most the last ``window_s``."""
-        audio = self.audio(start)
+    def acoustic_audio(self, start: int, keep_gap_s: float, window_s: float = 8.0, stop: int | None = None) -> Audio:
+        """The turn's audio from ``start`` up to the clock (or ``stop``) with its earlier pauses
+        shortened (``shorten_pauses``; the current pause is kept whole), at most the last ``window_s``."""
+        audio = self.audio(start, stop)
         gaps = [(a - start, b - start) for a, b in self.gaps]
         audio = shorten_pauses(audio, gaps, int(keep_gap_s * SAMPLE_RATE))
         return audio[-int(window_s * SAMPLE_RATE):]

@@ -58,6 +58,7 @@ class EndGate:
         self._policy, self._work, self._act = policy, work, activity
         self._asks: list[float] = []                  # acoustic P(complete) answers in this pause
         self._acoustic: tuple[int, int] | None = None  # (seq, ask points it answers) in flight
+        self._reached: tuple[int, int] | None = None   # (clock, ask points) of an ask not made yet
         self.confidence = 0.0
         self.confidence_cues: Cues | None = None  # what ``confidence`` was computed from (reasons)
         self._pause_seen = False  # this pause's start was handled (its decode asked for)
@@ -80,6 +81,7 @@ class EndGate:
         self.drop_acoustic()
         self._pause_seen = False
         self._asks = []
+        self._reached = None
 
     def pause_starts(self) -> bool:
         """True at the first frame of a pause worth deciding on (once per pause)."""
@@ -92,20 +94,32 @@ class EndGate:
 
     def turn_ended(self) -> None:
         self._asks = []
+        self._reached = None
         self.drop_acoustic()
         self.confidence = 0.0
 
     # ------------------------------------------------------------------ evidence
 
-    def consider_acoustic(self, silence: float, turn_start: float, transcript: TurnTranscript | None) -> None:
+    def consider_acoustic(self, silence: float, turn_start: float, transcript: TurnTranscript | None,
+                          *, soon: bool = True) -> None:
         """Ask Smart Turn about the pause so far when the pause reaches its next ask point; the
-        answer is read when a decision needs it (with the pause's words, when those are in flight too)."""
+        answer is read when a decision needs it (with the pause's words, when those are in flight too).
+        Not ``soon`` (no end can come within the policy's lead, whatever it answers): the ask waits
+        until one can, on the audio up to the ask point all the same, so its answer does not depend
+        on when it is asked; a hold the speaker resumes from before then costs no Smart Turn call."""
         asks = self._policy.acoustic_at_s
-        if self._acoustic is not None or len(self._asks) >= len(asks) or silence < asks[len(self._asks)]:
+        if self._acoustic is not None or len(self._asks) >= len(asks):
+            return
+        if self._reached is None:
+            if silence < asks[len(self._asks)]:
+                return
+            self._reached = (self._act.clock, sum(1 for a in asks[len(self._asks):] if silence >= a))
+        if not soon:
             return
         assert transcript is not None
-        reached = sum(1 for a in asks[len(self._asks):] if silence >= a)
-        audio = self._act.acoustic_audio(int(turn_start * SAMPLE_RATE), self._policy.activity.acoustic_gap_s)
+        (clock, reached), self._reached = self._reached, None
+        audio = self._act.acoustic_audio(int(turn_start * SAMPLE_RATE), self._policy.activity.acoustic_gap_s,
+                                         stop=clock)
         seq = self._work.issue(TurnRequest(audio=audio, transcript=transcript.text), multilingual=False)
         self._acoustic = (seq, reached)
 

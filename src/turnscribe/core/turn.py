@@ -223,7 +223,11 @@ class Turns:
         gate, d = self.gate, self.decodes
         if gate.pause_starts() and (yield from self._pause_started()):
             return
-        gate.consider_acoustic(silence, self._turn_start, self.transcriber.transcript)
+        # Smart Turn is asked once an end can come within final_lead_s (as the pause's decode is):
+        # before that every frame holds whatever it answers
+        soon = silence + self.policy.final_lead_s >= gate.earliest_end_s(
+            self._cue_words()[0], self.params.thresholds, self.machine.state)
+        gate.consider_acoustic(silence, self._turn_start, self.transcriber.transcript, soon=soon)
         self._ask_beside_acoustic(silence)
         yield from gate.read_acoustic()
         self._ask_if_end_near(silence)
