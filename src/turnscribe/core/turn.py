@@ -184,15 +184,22 @@ class Turns:
             d.owe_pause(apply=False)
         return False
 
+    def _lead_s(self) -> float:
+        """How much silence before the earliest possible end the pause's decode (and Smart Turn) is
+        asked: ``final_lead_s``, plus ``final_lead_per_s`` per second of the window it decodes."""
+        tr, pol = self.transcriber.transcript, self.policy
+        window = max(0.0, self._act.last_speech - tr.window_start) if tr is not None else 0.0
+        return pol.final_lead_s + pol.final_lead_per_s * window
+
     def _ask_if_end_near(self, silence: float) -> None:
         """Ask for the pause's owed decode once the turn can end within ``final_lead_s``, to be
         applied from the earliest frame an end is possible (before it, every frame holds); or once
         a long window can restart at this pause, its words then frozen final-quality (applied
         within ``final_lead_s``: the window restarts at the next speech after that)."""
-        d, pol, tr = self.decodes, self.policy, self.transcriber.transcript
+        d, tr = self.decodes, self.transcriber.transcript
         if d.owed is None or tr is None:
             return
-        lead = pol.final_lead_s + pol.final_lead_per_s * max(0.0, self._act.last_speech - tr.window_start)
+        lead = self._lead_s()
         earliest = self.gate.earliest_end_s(self._cue_words()[0], self.params.thresholds, self.machine.state)
         if silence + lead >= earliest:  # an infinite lead (eval eot's recording) reads the words at once
             d.ask_owed(self.params, due_in_s=0.0 if math.isinf(lead) else max(0.0, earliest - silence))
@@ -223,9 +230,9 @@ class Turns:
         gate, d = self.gate, self.decodes
         if gate.pause_starts() and (yield from self._pause_started()):
             return
-        # Smart Turn is asked once an end can come within final_lead_s (as the pause's decode is):
-        # before that every frame holds whatever it answers
-        soon = silence + self.policy.final_lead_s >= gate.earliest_end_s(
+        # Smart Turn is asked once an end can come within the pause decode's lead, so it is answered
+        # before that decode is asked (which then reads its answer): before that every frame holds
+        soon = silence + self._lead_s() >= gate.earliest_end_s(
             self._cue_words()[0], self.params.thresholds, self.machine.state)
         gate.consider_acoustic(silence, self._turn_start, self.transcriber.transcript, soon=soon)
         self._ask_beside_acoustic(silence)
