@@ -11,6 +11,7 @@ EndOfTurn's transcript does (``DecodeSlots.final_words``).
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from turnscribe.core.activity import SpeechActivity
@@ -101,10 +102,11 @@ class EndGate:
     # ------------------------------------------------------------------ evidence
 
     def consider_acoustic(self, silence: float, turn_start: float, transcript: TurnTranscript | None,
-                          *, soon: bool = True) -> None:
+                          *, soon: Callable[[], bool] = lambda: True) -> None:
         """Ask Smart Turn about the pause so far when the pause reaches its next ask point; the
         answer is read when a decision needs it (with the pause's words, when those are in flight too).
-        Not ``soon`` (no end can come within the policy's lead, whatever it answers): the ask waits
+        Not ``soon()`` (no end can come within the policy's lead, whatever it answers; called only
+        when an ask is due, not at every frame of the pause): the ask waits
         until one can, on the audio up to the ask point all the same, so its answer does not depend
         on when it is asked; a hold the speaker resumes from before then costs no Smart Turn call."""
         asks = self._policy.acoustic_at_s
@@ -114,7 +116,7 @@ class EndGate:
             if silence < asks[len(self._asks)]:
                 return
             self._reached = (self._act.clock, sum(1 for a in asks[len(self._asks):] if silence >= a))
-        if not soon:
+        if not soon():
             return
         assert transcript is not None
         (clock, reached), self._reached = self._reached, None

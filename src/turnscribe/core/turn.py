@@ -232,9 +232,9 @@ class Turns:
             return
         # Smart Turn is asked once an end can come within the pause decode's lead, so it is answered
         # before that decode is asked (which then reads its answer): before that every frame holds
-        soon = silence + self._lead_s() >= gate.earliest_end_s(
-            self._cue_words()[0], self.params.thresholds, self.machine.state)
-        gate.consider_acoustic(silence, self._turn_start, self.transcriber.transcript, soon=soon)
+        gate.consider_acoustic(silence, self._turn_start, self.transcriber.transcript, soon=lambda: (
+            silence + self._lead_s() >= gate.earliest_end_s(self._cue_words()[0], self.params.thresholds,
+                                                            self.machine.state)))
         self._ask_beside_acoustic(silence)
         yield from gate.read_acoustic()
         self._ask_if_end_near(silence)
