@@ -654,10 +654,11 @@ def test_a_hold_resumed_before_the_earliest_end_costs_no_final_decode_and_change
     assert any(e[0] is TurnEvent.END_OF_TURN for e in ends)
 
 
-def test_a_short_reply_asks_its_final_decode_beside_smart_turn_not_after_it():
-    """Shipped policy: at the first frame of the pause after "Yes.", Smart Turn is asked and the
-    owed final-quality decode is asked with it (before its answer is in), so the EndOfTurn waits
-    for one model's compute, not two in a row. After a longer sentence the decode waits for Smart
+def test_a_short_reply_asks_its_final_decode_a_frame_before_the_pause_not_after_smart_turn():
+    """Shipped policy: at the first silent frame after "Yes." (before it is a pause) the
+    final-quality decode the pause will owe is asked for, and Smart Turn at the pause's first frame
+    (before that decode's answer is in), so the EndOfTurn waits for one model's compute, not two in
+    a row, and that one started a frame sooner. After a longer sentence the decode waits for Smart
     Turn's answer (it would be asked at most pauses for nothing). The events are those of a run
     where every answer comes back at once."""
     from turnscribe.core.session import TurnPolicy
@@ -678,7 +679,12 @@ def test_a_short_reply_asks_its_final_decode_beside_smart_turn_not_after_it():
         return kinds, s, engines, held, audio, events
 
     kinds, s, engines, held, audio, events = asked_before_acoustic("Yes.")
-    assert kinds == ["turn", "final"], kinds  # both out while the session waits for Smart Turn
+    assert kinds == ["final", "turn"], kinds  # both out while the session waits for Smart Turn
+    speech_end, pause_min = 0.5 + 0.6, TurnPolicy().pause_min_s
+    final = held[0].payload
+    assert s.now >= speech_end + pause_min, "the session waits at the pause's first frame for Smart Turn"
+    asked_at = final.offset + len(final.audio) / 16000
+    assert speech_end < asked_at <= s.now - 0.08 + 1e-9, "the decode was asked a frame sooner"
     from turnscribe.runtime.driver import run_requests
     for req in held:
         s.deliver(run_requests(engines, [req])[0])
@@ -695,6 +701,35 @@ def test_a_short_reply_asks_its_final_decode_beside_smart_turn_not_after_it():
 
     kinds, *_ = asked_before_acoustic("hello there how are you doing today.")
     assert kinds == ["turn"], kinds  # the decode is asked once Smart Turn's answer is read
+
+
+def test_a_short_reply_that_goes_on_after_a_word_gap_abandons_the_decode_asked_before_the_pause():
+    """"Yes" then a gap shorter than a pause, then more words: the decode asked at the gap (the
+    words so far may be a whole reply) is abandoned when the speech goes on (never applied, never
+    waited for), and the turn's events are those of a run where it was answered at once."""
+    from turnscribe.core.session import TurnPolicy
+    from turnscribe.types.engine import AsrRequest
+
+    audio = pcm16(quiet(0.5), tone(0.7), quiet(0.09), tone(1.2), quiet(2.0))
+    script = "Yes I would like a taxi please."
+    early = []
+
+    def hold_early(_s, req):
+        r = req.payload
+        if isinstance(r, AsrRequest) and r.final and r.offset + len(r.audio) / 16000 < 0.5 + 0.7 + 0.2:
+            early.append(req)
+            return True  # never answered: the session must not wait for it
+        return False
+
+    s, _, events = drive_core(params(), audio, script, hold_early, TurnPolicy())
+    assert len(early) == 1, "one decode asked at the gap"
+    assert early[0].seq in s.take_abandoned(), "abandoned when the speech went on"
+    s.receive_text('{"type":"CloseStream"}')
+    assert s.now >= 0.5 + 0.7 + 0.09 + 1.2, "the stream went on past the gap without its answer"
+    ref, _ = run(audio, engines=fake_engines(script), policy=TurnPolicy())
+    ends = [(e.event, e.audio_window_end, e.transcript) for e in turninfos(ref) if e.event is not TurnEvent.UPDATE]
+    got = [(e.event, e.audio_window_end, e.transcript) for e in turninfos(events) if e.event is not TurnEvent.UPDATE]
+    assert any(e[0] is TurnEvent.END_OF_TURN for e in ends) and got == ends
 
 
 def test_with_an_infinite_lead_every_frame_of_a_pause_reads_the_pause_words():

@@ -248,6 +248,12 @@ class SpeechActivity:
         """The speech since the onset is in no turn (a turn ended, or it was a noise)."""
         self.speech_onset = None
 
+    @property
+    def in_gap(self) -> bool:
+        """The latest chunk applied was non-speech past any unvoiced tail (``silence()`` alone is
+        also above 0 mid-speech, by the part of a chunk the clock has reached)."""
+        return self._gap_start is not None
+
     def silence(self) -> float:
         return self.now - self.last_speech if self.last_speech >= 0 else self.now
 

@@ -59,6 +59,7 @@ class DecodeSlots:
         self.partial: InFlight | None = None
         self.pause: InFlight | None = None
         self.prefetch: InFlight | None = None
+        self.early: InFlight | None = None  # a pause's decode asked a frame before the pause (speculative)
         self.owed: Owed | None = None
         self.new_speech = False  # speech since the last ASR request
         self._stretch = 1.0      # the partial period's stretch under load (1 to partial_max_stretch)
@@ -74,10 +75,10 @@ class DecodeSlots:
 
     def abandon_all(self) -> None:
         """Newer audio or a newer decode made every decode in flight obsolete."""
-        for pending in (self.partial, self.prefetch, self.pause):
+        for pending in (self.partial, self.prefetch, self.pause, self.early):
             if pending is not None:
                 self._work.abandon(pending.seq)
-        self.partial = self.prefetch = self.pause = None
+        self.partial = self.prefetch = self.pause = self.early = None
         self.owed = None
 
     def _ask(self, params: ListenParams, *, final: bool, live: bool = False, urgent: bool = True,
@@ -151,11 +152,22 @@ class DecodeSlots:
         if owed is None:
             return
         due = max(self._due(due_in_s), owed.covers + int(self._policy.pause_slack_s * SAMPLE_RATE))
-        slot = InFlight(self._ask(params, final=True, until=owed.covers), owed.covers, due)
+        early, self.early = self.early, None
+        if early is not None:  # asked before the pause, nothing said since: the same speech
+            slot = InFlight(early.seq, early.covers, due)
+        else:
+            slot = InFlight(self._ask(params, final=True, until=owed.covers), owed.covers, due)
         if owed.apply:
             self.pause = slot
         else:
             self.prefetch = slot
+
+    def ask_early(self, params: ListenParams) -> None:
+        """Ask now, at the first silence after speech, for the final-quality decode the pause will
+        owe if the silence goes on into one (``pause_min_s``): when that decode is asked for, it is
+        this one, whose compute started a frame sooner. Abandoned if the speaker goes on first."""
+        if self.early is None:
+            self.early = InFlight(self._ask(params, final=True), self._act.clock, self._act.clock)
 
     def pause_words_pending(self) -> bool:
         """The words the decisions of this pause are to read are not applied yet."""
@@ -172,9 +184,12 @@ class DecodeSlots:
 
     def speech_resumed(self) -> None:
         """The speaker went on: a decode still owed is not needed (the next pause owes one that
-        covers this speech too); one asked for before its due time is dropped when
-        ``drop_resumed_pause`` is on."""
+        covers this speech too), nor one asked before the pause (``ask_early``); one asked for
+        before its due time is dropped when ``drop_resumed_pause`` is on."""
         self.owed = None
+        if self.early is not None:
+            self._work.abandon(self.early.seq)
+            self.early = None
         if self.pause is not None and self._act.clock < self.pause.due and self._policy.drop_resumed_pause:
             self._work.abandon(self.pause.seq)
             self.pause = None

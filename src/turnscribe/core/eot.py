@@ -85,6 +85,7 @@ TEXT_CLASSES = ("continues", "complete", "answer", "plain", "unheard")
 # answer a question: "Airport.", "Public transit"); three-word turns are as often the first sentence
 # of a longer one ("Login incorrect. Please ...", "Call forward on. ...") as a whole reply.
 SHORT_ANSWER_WORDS = 2
+ANSWER_MAX_WORDS = SHORT_ANSWER_WORDS + 1  # the most words an answer can hold (the answer feature allows three answer words)
 # Words that miss more than this much of the speech before the pause say nothing about how it ends
 # (the speaker went on past "I want to"; "Yes" may have become "Yes, and ..."): class "unheard".
 UNHEARD_MAX_S = 0.12
@@ -238,7 +239,7 @@ def text_features(transcript: str) -> tuple[float, ...]:
     last = normed[-1]
     terminal = text.endswith((".", "?", "!")) and not text.endswith(("...", "…"))
     digits = _trailing_digits(digit_form(text))
-    answer = len(words) <= 3 and all(n in ANSWER_WORDS for n in normed)
+    answer = len(words) <= ANSWER_MAX_WORDS and all(n in ANSWER_WORDS for n in normed)
     question = text.endswith("?")
     clause = last == "that" and len(normed) > 1 and normed[-2] in CLAUSE_VERBS and not question
     return (
@@ -273,8 +274,7 @@ def may_be_answer(transcript: str) -> bool:
     """Whether the words that end a turn can still be an *answer*, knowing ``transcript`` (a cheaper
     or earlier decode's words, which may miss the last of the speech): not once they hold more
     words than an answer can (a later decode adds words; it does not drop two)."""
-    limit = SHORT_ANSWER_WORDS + 1  # the answer feature allows three answer words
-    return len(transcript.split()) <= limit or len(digit_form(transcript).split()) <= limit
+    return len(transcript.split()) <= ANSWER_MAX_WORDS or len(digit_form(transcript).split()) <= ANSWER_MAX_WORDS
 
 
 def possible_classes(transcript: str) -> tuple[str, ...]:

@@ -18,7 +18,8 @@ from turnscribe.core import render
 from turnscribe.core.activity import SpeechActivity
 from turnscribe.core.decodes import DecodeSlots
 from turnscribe.core.endgate import Decision, EndGate
-from turnscribe.core.eot import may_be_answer
+from turnscribe.core.eot import ANSWER_MAX_WORDS, may_be_answer
+from turnscribe.core.framing import FRAME
 from turnscribe.core.ledger import WorkLedger
 from turnscribe.core.machine import Signal, TurnMachine, TurnState
 from turnscribe.core.policy import TurnPolicy
@@ -30,8 +31,12 @@ from turnscribe.wire.events import Event, Trigger, TurnEvent, Warning
 from turnscribe.wire.params import ListenParams
 
 FRAMES_PER_TICK = 3        # one TurnInfo per 240 ms of audio (§6.1)
+FRAME_S = FRAME / SAMPLE_RATE  # the decision step's unit (s)
 RESUME_REACH_S = 0.15      # a changed decode must reach this far past the eager words to be a resume
 FORGET_NOISE_S = 1.0       # speech that gave no words, followed by this much silence, was a noise
+# A decode is asked a frame before the pause only after what may be a short reply: the known words
+# and the speech after them (counted at this many words a second) no more than an answer holds
+EARLY_WORDS_PER_S = 2.5
 
 
 class Turns:
@@ -221,11 +226,32 @@ class Turns:
         if self.gate.earliest_end_s(known, self.params.thresholds, self.machine.state) <= silence:
             d.ask_owed(self.params, due_in_s=0.0)
 
+    def _ask_before_pause(self) -> None:
+        """At the first silence after a short reply ("Yes."), a frame before it is long enough to be
+        a pause: ask for the final-quality decode the pause would owe (``DecodeSlots.ask_early``). A
+        short reply's turn can end at its pause's first frame, where its EndOfTurn waits for that
+        decode (~0.15 s of Whisper base); asked a frame sooner, most of it has run by then. Only
+        short replies: their decodes are cheap, and a speaker who goes on after a gap between words
+        costs one abandoned decode. Nothing else changes: the pause asks for its decode as before,
+        and gets this one."""
+        d = self.decodes
+        if (not self._act.in_gap or self.machine.state is not TurnState.ONGOING or d.early is not None
+                or not (d.new_speech or not self.transcriber.hyp_final)):
+            return
+        known, unheard = self._cue_words()
+        text = " ".join(w.text for w in known)
+        if not may_be_answer(text) or len(text.split()) + unheard * EARLY_WORDS_PER_S > ANSWER_MAX_WORDS:
+            return
+        if self.gate.earliest_end_s(known, self.params.thresholds, self.machine.state) > self.policy.pause_min_s + FRAME_S:
+            return
+        d.ask_early(self.params)
+
     def _end_decision(self) -> Step[None]:
         if not self.machine.active:
             return
         silence = self._act.silence()
         if silence < self.policy.pause_min_s:
+            self._ask_before_pause()
             return
         gate, d = self.gate, self.decodes
         if gate.pause_starts() and (yield from self._pause_started()):
