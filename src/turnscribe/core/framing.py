@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from turnscribe.audio import make_decoder
-from turnscribe.types.engine import Audio
+from turnscribe.types.engine import SAMPLE_RATE, Audio
 
 FRAME = 1280  # 80 ms at 16 kHz: the decision step's unit
+FRAME_S = FRAME / SAMPLE_RATE  # ... in seconds
 
 
 # What the framer's output becomes in the session's inbox, in order with the control messages:

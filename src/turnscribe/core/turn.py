@@ -19,7 +19,7 @@ from turnscribe.core.activity import SpeechActivity
 from turnscribe.core.decodes import DecodeSlots
 from turnscribe.core.endgate import Decision, EndGate
 from turnscribe.core.eot import ANSWER_MAX_WORDS, may_be_answer
-from turnscribe.core.framing import FRAME
+from turnscribe.core.framing import FRAME_S
 from turnscribe.core.ledger import WorkLedger
 from turnscribe.core.machine import Signal, TurnMachine, TurnState
 from turnscribe.core.policy import TurnPolicy
@@ -31,7 +31,6 @@ from turnscribe.wire.events import Event, Trigger, TurnEvent, Warning
 from turnscribe.wire.params import ListenParams
 
 FRAMES_PER_TICK = 3        # one TurnInfo per 240 ms of audio (§6.1)
-FRAME_S = FRAME / SAMPLE_RATE  # the decision step's unit (s)
 RESUME_REACH_S = 0.15      # a changed decode must reach this far past the eager words to be a resume
 FORGET_NOISE_S = 1.0       # speech that gave no words, followed by this much silence, was a noise
 # A decode is asked a frame before the pause only after what may be a short reply: the known words
@@ -218,13 +217,20 @@ class Turns:
         row. Only short replies: their decodes are cheap, and they are the ends decided at a pause's
         first frame; a longer turn's decode would be asked at most pauses for nothing."""
         d = self.decodes
-        if d.owed is None or not self.gate.acoustic_pending:
-            return
-        known = self._cue_words()[0]
-        if not may_be_answer(" ".join(w.text for w in known)):
-            return
-        if self.gate.earliest_end_s(known, self.params.thresholds, self.machine.state) <= silence:
+        if d.owed is not None and self.gate.acoustic_pending and self._short_reply_can_end_by(silence):
             d.ask_owed(self.params, due_in_s=0.0)
+
+    def _short_reply_can_end_by(self, silence_s: float, *, unheard_words_per_s: float = 0.0) -> bool:
+        """The words so far may be a whole short reply (``may_be_answer``; with the speech after
+        them counted as ``unheard_words_per_s`` words a second, no more words than an answer holds)
+        and the turn can end by ``silence_s`` of silence, if Smart Turn agrees."""
+        known, unheard = self._cue_words()
+        text = " ".join(w.text for w in known)
+        if not may_be_answer(text):
+            return False
+        if unheard_words_per_s and len(text.split()) + unheard * unheard_words_per_s > ANSWER_MAX_WORDS:
+            return False
+        return self.gate.earliest_end_s(known, self.params.thresholds, self.machine.state) <= silence_s
 
     def _ask_before_pause(self) -> None:
         """At the first silence after a short reply ("Yes."), a frame before it is long enough to be
@@ -238,13 +244,8 @@ class Turns:
         if (not self._act.in_gap or self.machine.state is not TurnState.ONGOING or d.early is not None
                 or not (d.new_speech or not self.transcriber.hyp_final)):
             return
-        known, unheard = self._cue_words()
-        text = " ".join(w.text for w in known)
-        if not may_be_answer(text) or len(text.split()) + unheard * EARLY_WORDS_PER_S > ANSWER_MAX_WORDS:
-            return
-        if self.gate.earliest_end_s(known, self.params.thresholds, self.machine.state) > self.policy.pause_min_s + FRAME_S:
-            return
-        d.ask_early(self.params)
+        if self._short_reply_can_end_by(self.policy.pause_min_s + FRAME_S, unheard_words_per_s=EARLY_WORDS_PER_S):
+            d.ask_early(self.params)
 
     def _end_decision(self) -> Step[None]:
         if not self.machine.active:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from turnscribe.client.wav import read_pcm16_wav
-from turnscribe.eval.eot_spans import FRAME_S, Rec, Span, clip_params, group_of, set_of, spans_of
+from turnscribe.core.framing import FRAME_S
+from turnscribe.eval.eot_spans import Rec, Span, clip_params, group_of, set_of, spans_of
 from turnscribe.types.engine import SAMPLE_RATE, TurnRequest, VadRequest
 
 if TYPE_CHECKING:

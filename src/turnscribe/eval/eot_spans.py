@@ -13,7 +13,6 @@ from turnscribe.wire.params import ListenParams, Thresholds
 
 Rec = dict[str, Any]
 
-FRAME_S = 0.08                         # the session's decision frame
 HOLD_MIN_S, HOLD_MAX_S = 0.2, 5.0      # eot-bench scores holds of this length only
 
 

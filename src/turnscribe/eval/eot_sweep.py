@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from turnscribe.core.eot import EotModel
-from turnscribe.eval.eot_spans import FRAME_S, Rec, Span, spans_from
+from turnscribe.core.framing import FRAME_S
+from turnscribe.eval.eot_spans import Rec, Span, spans_from
 
 # evenly spaced in log-odds (0.007 .. 0.993): every system's score, however it is scaled, is swept
 THRESHOLDS = tuple(round(float(1 / (1 + np.exp(-z))), 4) for z in np.arange(-5.0, 5.01, 0.5))
