@@ -171,7 +171,7 @@ def test_no_tail_before_words_still_moving_or_across_a_word():
     tr.took(AsrResult(words=hyp), covers=int(2.0 * RATE), final=False)
     tr.update(hyp)
     assert tr.tail_start() is None, "one decode commits nothing"
-    tr2 = Transcriber(WindowPolicy())
+    tr2 = Transcriber(WindowPolicy(word_tails=False))
     tr2.begin(0.0)
     tr2.heard_gap(1.0, 1.3)
     _agreed(tr2, "Please@0.2-0.6 enter@0.6-1.4 your@1.4-1.6", 1.8)  # "enter" runs across the pause
@@ -181,6 +181,33 @@ def test_no_tail_before_words_still_moving_or_across_a_word():
     tr3.heard_gap(1.2, 1.6)
     _agreed(tr3, "Please@0.2-0.6 enter@0.6-0.9 your@0.9-1.0 number.@1.0-1.2 It@1.6-1.8", 2.0)
     assert tr3.tail_start() is None, "tail partials off"
+
+
+def test_without_a_pause_a_live_partial_decodes_from_just_before_the_last_two_committed_words():
+    tr = Transcriber(WindowPolicy())
+    tr.begin(0.0)
+    assert tr.tail_start() is None, "nothing committed yet: the whole window"
+    _agreed(tr, "Please@0.2-0.6 enter@0.6-0.9", 1.2)
+    assert tr.tail_start() is None, "two committed words: nothing before the overlap"
+    hyp = _agreed(tr, "Please@0.2-0.6 enter@0.6-0.9 your@0.9-1.0 account@1.0-1.5 number@1.5-1.9", 2.2)
+    at, head = tr.tail_start()
+    # "account number" are decoded again, from 0.2 s before "account" (into "your", whose text leads the prompt)
+    assert head == hyp[:3] and abs(at - 0.95) < 1e-9
+    req = tr.request(activity_at(2.6), ListenParams(), final=False, live=True, head=head, head_start=at)
+    assert abs(req.offset - 0.95) < 1e-9 and req.prompt == "Please enter your"
+    # the overlap comes back (with a fragment of "your" before it): the committed words stay as they are
+    got = tr.took(AsrResult(words=words("your@0.95-1.0 account@1.0-1.5 number@1.5-1.9 is@2.0-2.2 seven@2.2-2.5")),
+                  covers=int(2.6 * RATE), final=False, head=head)
+    tr.update(got)
+    assert tr.transcript.text == "Please enter your account number is seven"
+    # a pause after the boundary is the later start, and wins
+    tr2 = Transcriber(WindowPolicy())
+    tr2.begin(0.0)
+    tr2.heard_gap(1.9, 2.3)
+    hyp2 = _agreed(tr2, "Please@0.2-0.6 enter@0.6-0.9 your@0.9-1.0 account@1.0-1.5 number@1.5-1.9 is@2.3-2.5", 2.7)
+    at, head = tr2.tail_start()
+    assert abs(at - 2.1) < 1e-9 and head == hyp2[:5]
+    assert Transcriber(WindowPolicy(word_tails=False)).tail_start() is None
 
 
 def test_a_pause_is_anchorable_only_in_a_long_window_once_it_is_long_enough():
