@@ -190,7 +190,9 @@ def test_without_a_pause_a_live_partial_decodes_from_just_before_the_last_two_co
     _agreed(tr, "Please@0.2-0.6 enter@0.6-0.9", 1.2)
     assert tr.tail_start() is None, "two committed words: nothing before the overlap"
     hyp = _agreed(tr, "Please@0.2-0.6 enter@0.6-0.9 your@0.9-1.0 account@1.0-1.5 number@1.5-1.9", 2.2)
-    at, head = tr.tail_start()
+    tail = tr.tail_start()
+    assert tail is not None
+    at, head = tail
     # "account number" are decoded again, from 0.2 s before "account" (into "your", whose text leads the prompt)
     assert head == hyp[:3] and abs(at - 0.95) < 1e-9
     req = tr.request(activity_at(2.6), ListenParams(), final=False, live=True, head=head, head_start=at)
@@ -205,7 +207,9 @@ def test_without_a_pause_a_live_partial_decodes_from_just_before_the_last_two_co
     tr2.begin(0.0)
     tr2.heard_gap(1.9, 2.3)
     hyp2 = _agreed(tr2, "Please@0.2-0.6 enter@0.6-0.9 your@0.9-1.0 account@1.0-1.5 number@1.5-1.9 is@2.3-2.5", 2.7)
-    at, head = tr2.tail_start()
+    tail2 = tr2.tail_start()
+    assert tail2 is not None
+    at, head = tail2
     assert abs(at - 2.1) < 1e-9 and head == hyp2[:5]
     assert Transcriber(WindowPolicy(word_tails=False)).tail_start() is None
 
