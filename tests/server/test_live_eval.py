@@ -38,9 +38,22 @@ def test_an_end_decided_inside_a_hold_is_a_cut_off_even_if_it_arrives_after_it()
     infos = [(1.7, {"type": "TurnInfo", "event": "EndOfTurn", "audio_window_end": 1.4}),
              (3.4, {"type": "TurnInfo", "event": "EndOfTurn", "audio_window_end": 3.3})]
     scored = score_live(label, infos)
-    assert scored["holds"] == [{"start": 1.0, "end": 1.5, "cut": True}]
+    assert scored["holds"] == [{"start": 1.0, "end": 1.5, "cut": True, "resumed_s": 1.5}]
     assert scored["eots"][0]["latency_s"] == 0.4 and scored["eots"][0]["audio_latency_s"] == 0.3
     assert live_summary([scored])["cutoff"] == 1.0
+
+
+def test_holds_the_speaker_goes_on_from_with_no_word_are_counted_apart():
+    """Energy-edge labels: 10 ms of energy after a pause, then another pause or the turn's end."""
+    label = {"duration_s": 6.0, "turns": [{"start_s": 0.5, "end_s": 2.61, "pauses": [
+        {"start_s": 0.8, "end_s": 1.3}, {"start_s": 1.31, "end_s": 1.8}, {"start_s": 2.0, "end_s": 2.6}]}]}
+    infos = [(1.2, {"type": "TurnInfo", "event": "EndOfTurn", "audio_window_end": 1.1}),
+             (2.5, {"type": "TurnInfo", "event": "EndOfTurn", "audio_window_end": 2.4})]
+    scored = score_live(label, infos)
+    assert [h["resumed_s"] for h in scored["holds"]] == [0.01, 0.2, 0.01]
+    summary = live_summary([scored])
+    assert (summary["cut"], summary["holds"]) == (2, 3)
+    assert (summary["cut_resumed"], summary["holds_resumed"]) == (0, 1), "only the hold before 0.2 s of speech"
 
 
 def test_a_silent_clip_counts_as_turnless_and_a_start_in_it_as_spurious(server, tmp_path):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from turnscribe.eval.eot_report import ms
-from turnscribe.eval.eot_spans import Rec, Span, group_of, spans_of
+from turnscribe.eval.eot_spans import RESUMED_MIN_S, Rec, Span, group_of, spans_of
 from turnscribe.eval.live import stream_many
 from turnscribe.eval.turn_events import START_BEFORE_S, off_turn_starts
 
@@ -43,7 +43,7 @@ def score_live(label: Rec, turninfos: Sequence[tuple[float, Rec]]) -> Rec:
         inside = [(t, w) for t, w in ends if sp.start < w <= sp.end + 1e-9]
         if sp.hold:
             if sp.scored:
-                holds.append({"start": sp.start, "end": sp.end, "cut": bool(inside)})
+                holds.append({"start": sp.start, "end": sp.end, "cut": bool(inside), "resumed_s": sp.resumed_s})
         else:
             eots.append({"start": sp.start, "end": sp.end, "kind": sp.kind,
                          "latency_s": round(inside[0][0] - sp.start, 3) if inside else None,
@@ -77,6 +77,7 @@ def live_summary(scored: Sequence[Rec]) -> Rec:
     lat = [e["latency_s"] for e in eots if e["latency_s"] is not None]
     alat = [e["audio_latency_s"] for e in eots if e["audio_latency_s"] is not None]
     cut = sum(h["cut"] for h in holds)
+    resumed = [h for h in holds if h.get("resumed_s", float("inf")) >= RESUMED_MIN_S]
     spurious = sum(c["spurious_starts"] for c in scored)
     nonspeech = sum(c.get("nonspeech_s", 0.0) for c in scored)
 
@@ -84,6 +85,7 @@ def live_summary(scored: Sequence[Rec]) -> Rec:
         return round(float(np.percentile(v, p)), 3) if v else None
 
     return {"holds": len(holds), "cut": cut, "cutoff": cut / len(holds) if holds else None,
+            "holds_resumed": len(resumed), "cut_resumed": sum(h["cut"] for h in resumed),
             "cut_in_speech": sum(c["cut_in_speech"] for c in scored), "eots": len(eots),
             "missed": len(eots) - len(lat), "latency_median_s": q(lat, 50), "latency_p95_s": q(lat, 95),
             "missed_by": dict(sorted(Counter(e["missed"] for e in eots if e.get("missed")).items())),
@@ -123,7 +125,9 @@ def run_live(args: argparse.Namespace, labels: Sequence[Rec], out: Path) -> int:
             *doc["per_group"].items()]
     for name, m in rows:
         print(f"{name:22s} cut-offs {m['cut']}/{m['holds']} holds"
-              f" ({100 * (m['cutoff'] or 0):.1f}%), {m['cut_in_speech']} more inside speech;"
+              f" ({100 * (m['cutoff'] or 0):.1f}%; {m['cut_resumed']}/{m['holds_resumed']} of those the"
+              f" speaker goes on from with >= {1000 * RESUMED_MIN_S:.0f} ms of speech),"
+              f" {m['cut_in_speech']} more inside speech;"
               f" EndOfTurn latency (wall clock) median {ms(m['latency_median_s'])}, mean"
               f" {ms(m['latency_mean_s'])}, p95 {ms(m['latency_p95_s'])}; audio clock median"
               f" {ms(m['audio_latency_median_s'])}; missed {m['missed']}/{m['eots']}"

@@ -14,6 +14,10 @@ from turnscribe.wire.params import ListenParams, Thresholds
 Rec = dict[str, Any]
 
 HOLD_MIN_S, HOLD_MAX_S = 0.2, 5.0      # eot-bench scores holds of this length only
+# Labels whose turn edges are energy edges (turns/callers: 10 ms frames) hold "pauses" after which
+# 10-30 ms of energy (a click, a breath) ends the turn or pauses again: no word is that short.
+# Reported beside every hold: the holds the speaker goes on from with at least this much speech.
+RESUMED_MIN_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +26,7 @@ class Span:
     end: float
     hold: bool
     kind: str
+    resumed_s: float = float("inf")  # a hold: the speech after it, up to the next pause or the turn's end
 
     @property
     def scored(self) -> bool:
@@ -48,8 +53,11 @@ def spans_of(label: Rec) -> list[Span]:
     turns = sorted(label.get("turns", []), key=lambda t: t["start_s"])
     out: list[Span] = []
     for i, turn in enumerate(turns):
-        for p in turn.get("pauses", []):
-            out.append(Span(float(p["start_s"]), float(p["end_s"]), True, str(p.get("kind", "pause"))))
+        pauses = sorted(turn.get("pauses", []), key=lambda p: p["start_s"])
+        for j, p in enumerate(pauses):
+            run_end = float(pauses[j + 1]["start_s"] if j + 1 < len(pauses) else turn["end_s"])
+            out.append(Span(float(p["start_s"]), float(p["end_s"]), True, str(p.get("kind", "pause")),
+                            resumed_s=round(run_end - float(p["end_s"]), 3)))
         nxt = turns[i + 1]["start_s"] if i + 1 < len(turns) else label["duration_s"]
         out.append(Span(float(turn["end_s"]), float(nxt), False, str(turn.get("end_kind", "complete"))))
     return out
