@@ -12,14 +12,13 @@ mean audio length of a live partial's window.
     python benchmarks/long_partials.py --data ../shared/data --out results/long_partials.json
 
 Session 34 (every clip of wer_clean, wer_noisy_snr10 and wer_noisy_snr5, groups of six: 40
-streams, 15 min): word tails 89.8 % Update precision against 90.3 %, CPU 0.193 against 0.255 s per
-audio second, WER 6.0 against 6.2 % (mean over groups), window 1.6 against 3.5 s.
+streams, 15 min): word tails 89.8 % Update precision against 90.3 %, CPU 0.195 against 0.257 s per
+audio second (0.76x), WER 6.0 against 6.2 % (mean over groups), window 1.9 against 3.6 s.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import statistics
@@ -32,7 +31,7 @@ from turnscribe.core import transcriber
 from turnscribe.core.policy import TurnPolicy
 from turnscribe.engines.registry import load_engines
 from turnscribe.eval.replay import replay_bytes
-from turnscribe.eval.wer import score, surviving_words, turn_partials
+from turnscribe.eval.wer import read_manifest, score, surviving_words, turn_partials
 from turnscribe.types.engine import SAMPLE_RATE
 from turnscribe.wire.params import ListenParams
 
@@ -51,8 +50,7 @@ class Totals:
 
 def groups(data: Path, sets: list[str], size: int) -> list[tuple[str, bytes, str]]:
     """(name, PCM, joined reference) of each run of ``size`` clips of each set, in manifest order."""
-    with open(data / "manifest.tsv", newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh, delimiter="\t"))
+    rows = read_manifest(data)
     out = []
     for name in sets:
         mine = [r for r in rows if r["set"] == name]
@@ -88,6 +86,7 @@ def main() -> None:
     per_group = []
     for key, pcm, reference in groups(args.data, args.sets.split(","), args.group):
         row: dict[str, Any] = {"group": key}
+        audio_s = len(pcm) / (2 * SAMPLE_RATE)
         for name, policy in policies.items():
             windows.clear()
             cpu0 = time.process_time()
@@ -100,11 +99,11 @@ def main() -> None:
             t.kept += kept
             t.said += said
             t.cpu_s += cpu
-            t.audio_s += len(pcm) / (2 * SAMPLE_RATE)
+            t.audio_s += audio_s
             t.wer.append(wer)
             t.windows += windows
             row[name] = {"update_precision": kept / said if said else None, "wer": wer,
-                         "cpu_per_audio_s": cpu / (len(pcm) / (2 * SAMPLE_RATE))}
+                         "cpu_per_audio_s": cpu / audio_s}
         per_group.append(row)
         print(key, {n: round(row[n]["cpu_per_audio_s"], 3) for n in policies}, flush=True)
     summary = {name: {"update_precision": t.kept / t.said, "wer_mean": statistics.mean(t.wer),

@@ -77,7 +77,7 @@ def live_summary(scored: Sequence[Rec]) -> Rec:
     lat = [e["latency_s"] for e in eots if e["latency_s"] is not None]
     alat = [e["audio_latency_s"] for e in eots if e["audio_latency_s"] is not None]
     cut = sum(h["cut"] for h in holds)
-    resumed = [h for h in holds if h.get("resumed_s", float("inf")) >= RESUMED_MIN_S]
+    resumed = [h for h in holds if h["resumed_s"] >= RESUMED_MIN_S]
     spurious = sum(c["spurious_starts"] for c in scored)
     nonspeech = sum(c.get("nonspeech_s", 0.0) for c in scored)
 
