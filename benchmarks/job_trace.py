@@ -55,6 +55,7 @@ def serve(out: Path, argv: list[str]) -> None:
             return run(self, batch)
         finally:
             write({"k": "batch", "lane": lanes._engine_label(batch.lane), "t0": t0, "t1": time.perf_counter(),
+                   "window_s": getattr(batch.lane, "window_s", 0.0), "urgent": getattr(batch.lane, "urgent", False),
                    "jobs": [[j.payload.stream_id, j.payload.seq] for j in batch.jobs]})
 
     def traced_submit(self: lanes.BatchedWork, requests: Sequence[Any], deliver: Any) -> None:

@@ -82,6 +82,12 @@ ASR_MODELS: dict[str, Callable[..., AsrEngine]] = {
 }
 
 
+# Settings of a bundled model that decodes only live partials (a final-quality model redraws their
+# words): tiny.en's output vocabulary cut to its first 32,768 text tokens (engines/vocab.py), ~20 %
+# less CPU per partial decode, 0.4 % of its tokens spelled otherwise.
+PARTIAL_ONLY: dict[str, dict[str, Any]] = {"tiny.en": {"vocab_keep": 32768}}
+
+
 def known_models() -> list[str]:
     """Every name ``--asr-model`` accepts: single models and ``PARTIAL+FINAL`` pairs."""
     return [*sorted(ASR_MODELS), "tiny.en+base"]
@@ -134,7 +140,11 @@ def _role_asr(asr_model: str, dirs: AsrModelDirs, kw: dict[str, Any]) -> tuple[A
     sources: list[Path | str] = [dirs.partial or bundled[0], dirs.final or bundled[1]]
     loaded: dict[Path | str, AsrEngine] = {}
     for src in dict.fromkeys(sources):
-        loaded[src] = _dir_engine(src, **kw) if isinstance(src, Path) else ASR_MODELS[src](**kw)
+        if isinstance(src, Path):
+            loaded[src] = _dir_engine(src, **kw)
+        else:  # a model that only decodes live partials may take their cheaper settings
+            only_partials = src == sources[0] != sources[1]
+            loaded[src] = ASR_MODELS[src](**kw, **(PARTIAL_ONLY.get(src, {}) if only_partials else {}))
     partial, final = loaded[sources[0]], loaded[sources[1]]
     names = list(dict.fromkeys(label(s) if isinstance(s, Path) else s for s in sources))
     if partial is final:

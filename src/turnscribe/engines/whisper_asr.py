@@ -45,6 +45,7 @@ import tokenizers
 
 from turnscribe.engines.cputime import NativeThreads
 from turnscribe.engines.mel import FRAMES_PER_SECOND, log_mel
+from turnscribe.engines.vocab import KeptVocab, restricted_files
 from turnscribe.engines.windows import window_seconds
 from turnscribe.types.engine import SAMPLE_RATE, AsrRequest, AsrResult, Word
 
@@ -257,15 +258,28 @@ class WhisperAsr:
     """``AsrEngine`` over a CTranslate2 Whisper model directory (model.bin, config.json, tokenizer.json)."""
 
     def __init__(self, model_dir: str | Path, *, compute_type: str = "int8", intra_threads: int = 1,
-                 inter_threads: int = 1, spell_numbers: bool = True, device: str = "cpu") -> None:  # fmt: skip
+                 inter_threads: int = 1, spell_numbers: bool = True, device: str = "cpu",
+                 vocab_keep: int | None = None) -> None:  # fmt: skip
+        """``vocab_keep``: an English model's output vocabulary cut to its first this many text
+        tokens (``engines/vocab.py``: cheaper decoder steps, a few words spelled otherwise)."""
         self.model_dir = model_dir = Path(model_dir)
+        self.tokenizer = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._vocab: KeptVocab | None = None
+        files: dict[str, bytes] | None = None
+        if vocab_keep is not None:
+            eot = self.tokenizer.token_to_id("<|endoftext|>")
+            if eot is None:
+                raise ValueError(f"{model_dir}: tokenizer has no <|endoftext|>")
+            self._vocab = KeptVocab(vocab_keep, eot, self.tokenizer)
+            files = restricted_files(model_dir, vocab_keep, eot)
         # device "cuda": encode(to_cpu=True) hands features back on the host; generate/align move them
         # CTranslate2 computes on worker threads of its own: their CPU is charged to each caller
         self.model, self._workers = NativeThreads.started_during(lambda: ctranslate2.models.Whisper(
             str(model_dir), device=device, compute_type=compute_type, intra_threads=intra_threads,
-            inter_threads=inter_threads))  # fmt: skip
-        self.tokenizer = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+            inter_threads=inter_threads, files=files))  # fmt: skip
         self.multilingual: bool = bool(self.model.is_multilingual)
+        if self._vocab is not None and self.multilingual:
+            raise ValueError(f"{model_dir}: a cut vocabulary is for English-only models")
         self.n_mels: int = int(getattr(self.model, "n_mels", 80) or 80)
 
         def tid(tok: str) -> int:
@@ -286,9 +300,17 @@ class WhisperAsr:
         self._spell_numbers = spell_numbers
         self._style = self._encode_text(NUMBER_STYLE_PROMPT)
         # -1 keeps CTranslate2's default suppressed set (the model's config) beside the digits
-        self._suppress = [-1] + ([i for i in range(self._eot)
-                                  if any(c.isdigit() for c in self.tokenizer.id_to_token(i) or "")]
-                                 if spell_numbers else [])
+        # (a cut vocabulary cannot write the digit tokens it cut)
+        digits = [i for i in range(self._eot) if (self._vocab is None or self._vocab.kept(i))
+                  and any(c.isdigit() for c in self.tokenizer.id_to_token(i) or "")]
+        self._suppress = [-1, *self._to_model(digits if spell_numbers else [])]
+
+    def _to_model(self, ids: list[int]) -> list[int]:
+        """Token ids as the model takes them (the same unless its vocabulary is cut)."""
+        return ids if self._vocab is None else self._vocab.to_model(ids)
+
+    def _from_model(self, ids: list[int]) -> list[int]:
+        return ids if self._vocab is None else self._vocab.from_model(ids)
 
     @classmethod
     def tiny_en(cls, **kw: Any) -> WhisperAsr:
@@ -470,14 +492,17 @@ class WhisperAsr:
 
     def _decode(self, pieces: list[_Piece], idx: list[int], encoded: np.ndarray, *, retry: bool) -> None:
         groups: dict[tuple[int, ...], list[int]] = {}
+        prompts_of: dict[int, list[int]] = {}
         for k in idx:
             p = pieces[k]
-            full = p.prompt + self._sot_sequence(p.language) + [self._no_ts]
+            # the model's ids: a cut vocabulary spells some prompt tokens in several
+            head = self._to_model(p.prompt)
+            prompts_of[k] = full = head + self._to_model([*self._sot_sequence(p.language), self._no_ts])
             # Same SOT index and same task tokens -> one generate call.
             beam = FINAL_BEAM_SIZE if p.final and not retry else 1
-            groups.setdefault((len(p.prompt), len(full), beam), []).append(k)
+            groups.setdefault((len(head), len(full), beam), []).append(k)
         for (_, _, beam), ks in groups.items():
-            prompts = [pieces[k].prompt + self._sot_sequence(pieces[k].language) + [self._no_ts] for k in ks]
+            prompts = [prompts_of[k] for k in ks]
             budget = max(self._budget(pieces[k]) for k in ks)
             start_step = len(prompts[0]) - 1
             # CT2 decodes min(max_length // 2, max_length - start_step) new tokens.
@@ -491,7 +516,7 @@ class WhisperAsr:
             )  # fmt: skip
             for k, r in zip(ks, res, strict=True):
                 p = pieces[k]
-                p.seq = [t for t in r.sequences_ids[0] if t < self._eot][: self._budget(p)]
+                p.seq = [t for t in self._from_model(r.sequences_ids[0]) if t < self._eot][: self._budget(p)]
                 p.score = float(r.scores[0]) if r.scores else 0.0
                 if not retry:
                     p.no_speech = float(r.no_speech_prob)
@@ -505,7 +530,8 @@ class WhisperAsr:
             sv = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded[ks]))
             hop = SAMPLE_RATE // FRAMES_PER_SECOND
             frames = [max(4, int(pieces[k].audio.shape[0] // hop)) for k in ks]
-            res = self.model.align(sv, list(sot), [pieces[k].seq for k in ks], frames, median_filter_width=7)
+            res = self.model.align(sv, self._to_model(list(sot)), [self._to_model(pieces[k].seq) for k in ks], frames,
+                                   median_filter_width=7)
             for k, r in zip(ks, res, strict=True):
                 pieces[k].words = self._words(pieces[k], r)
 

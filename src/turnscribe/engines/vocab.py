@@ -1,0 +1,120 @@
+"""An English Whisper model whose output vocabulary is cut to its first ``keep`` text tokens.
+
+A tiny.en decoder step is mostly the output projection: 51,864 rows of 384 weights read for every
+token written, batch 1 (a matrix-vector product, bound by memory). Cut to the first 32,768 ids
+(byte-level BPE ids come in merge order, so these are the commonest pieces) a step costs about a
+fifth less, and on real speech 0.4 % of the tokens the full model writes fall outside the set: the
+decoder then spells the word from smaller pieces, or writes a near word ("eject" as "reject").
+``benchmarks/decoder_step.py`` measures both. Meant for live partials, which the next decode
+redraws and a final-quality decode replaces.
+
+The cut model keeps every special token, renumbered after the kept ones (full id ``i >= eot``
+becomes ``i - eot + keep``). ``KeptVocab`` maps at the model's boundary, so the engine works in the
+full tokenizer's ids: a prompt token outside the set becomes the byte tokens that spell it (ids
+0-255 are the 256 bytes in GPT-2's byte-level BPE, always kept), and what the model writes is
+mapped back.
+
+Invariants: ``to_model`` never returns an id the cut model lacks; ``from_model(to_model(x)) == x``
+for any ``x`` of kept and special ids; decoding ``to_model(x)`` mapped back gives ``x``'s text.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tokenizers
+
+__all__ = ["KeptVocab", "restricted_files"]
+
+EMBEDDINGS = b"decoder/embeddings/weight"  # the output projection shares these rows
+
+
+def _read(f: io.BytesIO, fmt: str) -> tuple[Any, ...]:
+    return struct.unpack(fmt, f.read(struct.calcsize(fmt)))
+
+
+def _name(f: io.BytesIO) -> bytes:
+    (n,) = _read(f, "<H")
+    return f.read(n)
+
+
+def restricted_files(model_dir: Path, keep: int, special: int) -> dict[str, bytes]:
+    """The files of the CTranslate2 Whisper model in ``model_dir`` (model.bin, config.json,
+    vocabulary.txt) with the decoder's embedding rows cut to ids < ``keep`` and ids >= ``special``
+    (the first special token, ``<|endoftext|>``), for ``ctranslate2.models.Whisper(..., files=...)``."""
+    raw = (model_dir / "model.bin").read_bytes()
+    f, out = io.BytesIO(raw), io.BytesIO()
+    (version,) = _read(f, "<I")
+    spec = _name(f)
+    (revision,) = _read(f, "<I")
+    (count,) = _read(f, "<I")
+    out.write(struct.pack("<I", version) + struct.pack("<H", len(spec)) + spec
+              + struct.pack("<I", revision) + struct.pack("<I", count))
+    for _ in range(count):
+        name = _name(f)
+        (rank,) = _read(f, "<B")
+        dims = list(_read(f, "<" + "I" * rank))
+        (dtype,) = _read(f, "<B")
+        (nbytes,) = _read(f, "<I")
+        data = f.read(nbytes)
+        if name.rstrip(b"\0") == EMBEDDINGS:
+            width = nbytes // (dims[0] * int(np.prod(dims[1:])))
+            rows = np.frombuffer(data, dtype=np.uint8).reshape(dims[0], -1)
+            data = np.ascontiguousarray(rows[np.r_[0:keep, special:dims[0]]]).tobytes()
+            dims[0] = keep + dims[0] - special
+            nbytes = len(data)
+            assert nbytes == dims[0] * int(np.prod(dims[1:])) * width
+        out.write(struct.pack("<H", len(name)) + name + struct.pack("<B", rank)
+                  + struct.pack("<" + "I" * rank, *dims) + struct.pack("<B", dtype) + struct.pack("<I", nbytes) + data)
+    out.write(f.read())  # aliases (the output projection is one) and the rest
+    vocab = KeptVocab(keep, special)
+    config = json.loads((model_dir / "config.json").read_text())
+    for key in ("lang_ids", "suppress_ids", "suppress_ids_begin"):  # token ids, renumbered
+        if key in config:
+            config[key] = [vocab.model_id(i) for i in config[key] if vocab.kept(i)]
+    words = (model_dir / "vocabulary.txt").read_text(encoding="utf-8").split("\n")
+    words = words[:-1] if words[-1] == "" else words
+    return {"model.bin": out.getvalue(), "config.json": json.dumps(config).encode(),
+            "vocabulary.txt": ("\n".join(words[:keep] + words[special:]) + "\n").encode()}
+
+
+class KeptVocab:
+    """Ids between the full tokenizer and a model cut to ``keep`` text ids (``restricted_files``)."""
+
+    def __init__(self, keep: int, special: int, tokenizer: tokenizers.Tokenizer | None = None) -> None:
+        if not 256 <= keep <= special:
+            raise ValueError(f"keep must lie in [256, {special}], got {keep}")
+        self.keep, self.special = keep, special
+        self._tokenizer = tokenizer
+
+    def kept(self, i: int) -> bool:
+        return i < self.keep or i >= self.special
+
+    def model_id(self, i: int) -> int:
+        """A kept or special full id in the cut model."""
+        assert self.kept(i), i
+        return i if i < self.keep else i - self.special + self.keep
+
+    def to_model(self, ids: Iterable[int]) -> list[int]:
+        """Full ids as the cut model's; a text token outside the set as the byte tokens spelling it."""
+        out: list[int] = []
+        for i in ids:
+            if self.kept(i):
+                out.append(self.model_id(i))
+            else:
+                assert self._tokenizer is not None, "spelling a cut token needs the tokenizer"
+                for c in self._tokenizer.id_to_token(i) or "":
+                    byte = self._tokenizer.token_to_id(c)
+                    assert byte is not None and byte < 256, (i, c)  # byte-level BPE: every byte has a token
+                    out.append(byte)
+        return out
+
+    def from_model(self, ids: Iterable[int]) -> list[int]:
+        """The cut model's ids as the full tokenizer's."""
+        return [i if i < self.keep else i - self.keep + self.special for i in ids]
