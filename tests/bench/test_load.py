@@ -339,3 +339,22 @@ def test_bench_compares_with_an_earlier_revision_served_the_same_way(tiny_data: 
     assert ref["steps"][0]["cpu_ms_per_stream_s"] > 0 and set(report["ratio_cpu_per_stream_s"]) == {"2"}
     assert main(["bench", "load", "--engine", "fake", "--data", str(tiny_data), "--streams", "1",
                  "--compare-ref", "no-such-revision", "--out", str(tmp_path / "x.json")]) == 1
+
+
+@pytest.mark.timeout(90)
+def test_side_by_side_loads_both_servers_at_once(tiny_data: Path, tmp_path: Path) -> None:
+    """--side-by-side: each step runs on both servers at the same time (each with the step's N
+    clients), so their CPU figures share the machine's speed of that minute."""
+    out = tmp_path / "bench.json"
+    t = time.monotonic()
+    rc = main(["bench", "load", "--engine", "fake", "--data", str(tiny_data), "--streams", "2",
+               "--duration", "6", "--warmup", "1", "--ramp", "0.5", "--pause", "0.2", "--ready-timeout", "20",
+               "--side-by-side", "--out", str(out)])
+    took = time.monotonic() - t
+    assert rc == 0
+    report = json.loads(out.read_text())
+    steps = [m["steps"][0] for m in report["modes"].values()]
+    assert len(steps) == 2 and all(s["errors"] == 0 and s["streams"] == 2 and s["update_lag"]["count"] > 10
+                                   for s in steps)
+    assert all(s["cpu_ms_per_stream_s"] > 0 for s in steps) and set(report["ratio_cpu_per_stream_s"]) == {"2"}
+    assert abs(steps[0]["wall_s"] - steps[1]["wall_s"]) < 3 and took < 6 + 2 * 4  # at once, not one by one

@@ -37,6 +37,10 @@ def add_bench_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
                     help="the baseline is this git revision of turnscribe (e.g. a commit before a change): its "
                          "src/ is exported from this checkout's repository and served the same way, in place "
                          "of the inline baseline; the report gives the ratios")
+    lp.add_argument("--side-by-side", action="store_true",
+                    help="run each step on both servers at the same time (the box carries both: 2N streams), so "
+                         "a CPU comparison is not skewed by the machine's speed drifting between runs; the lag "
+                         "and SLO figures then describe the combined load")
     lp.add_argument("--find-max", action="store_true",
                     help="climb N until a mode fails the SLO twice in a row; report the largest passing N")
     lp.add_argument("--max-n", type=int, default=64, help="highest N --find-max tries (default 64)")

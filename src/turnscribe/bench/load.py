@@ -14,7 +14,9 @@ pass/fail rule), ``server_process`` (the server under test), ``report`` (table a
 module runs the ladder of steps for ``turnscribe bench load``.
 
 The bench spawns the server itself (one process per scheduler mode, alive for the whole run,
-loaded one step at a time) and samples its CPU seconds and RSS from ``/proc``; or it drives an
+loaded one step at a time, or both at once with ``--side-by-side``: this box's speed drifts by
++-30 % within an hour, so a CPU comparison of two servers run one after the other can show the drift
+instead of the change) and samples its CPU seconds and RSS from ``/proc``; or it drives an
 already-running server (``--url``).
 """
 
@@ -28,6 +30,7 @@ import shlex
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,7 @@ from turnscribe.bench.step import add_rss_per_stream, run_step
 from turnscribe.bench.workload import (
     ENGLISH_SETS,
     MULTI_SETS,
+    StreamSpec,
     build_streams,
     data_folder,
     load_clips,
@@ -54,6 +58,16 @@ def _parse_streams(text: str) -> list[int]:
     if not out or any(n < 1 for n in out):
         raise ValueError("--streams needs positive integers, e.g. 1,4,8")
     return out
+
+
+def _steps_at_once(modes: list[str], servers: dict[str, Server], specs: list[StreamSpec], args: argparse.Namespace,
+                   slo: Slo, headers: dict[str, str] | None) -> dict[str, dict[str, Any]]:
+    """One step on every server at the same time, each with its own clients (``--side-by-side``)."""
+    print(f"[{' | '.join(modes)}] {len(specs)} stream(s) each, side by side, x {args.duration:g} s ...",
+          file=sys.stderr, flush=True)
+    with ThreadPoolExecutor(len(modes)) as pool:  # each step runs its own event loop
+        futures = {m: pool.submit(run_step, servers[m], specs, args, slo, headers) for m in modes}
+        return {m: f.result() for m, f in futures.items()}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,9 +150,12 @@ def run(args: argparse.Namespace) -> int:
             if not active:
                 break
             specs = build_streams(n, weights, clips, args.duration)
-            for mode in active:  # one server under load at a time
-                print(f"[{mode}] {n} stream(s) x {args.duration:g} s ...", file=sys.stderr, flush=True)
-                step = run_step(servers[mode], specs, args, slo, headers)
+            together = args.side_by_side and len(active) > 1
+            at_once = _steps_at_once(active, servers, specs, args, slo, headers) if together else None
+            for mode in active:  # else one server under load at a time
+                if at_once is None:
+                    print(f"[{mode}] {n} stream(s) x {args.duration:g} s ...", file=sys.stderr, flush=True)
+                step = at_once[mode] if at_once is not None else run_step(servers[mode], specs, args, slo, headers)
                 entry = report["modes"][mode]
                 entry["steps"].append(step)
                 fails[mode] = 0 if step["pass"] else fails[mode] + 1
