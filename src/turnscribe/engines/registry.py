@@ -84,9 +84,9 @@ ASR_MODELS: dict[str, Callable[..., AsrEngine]] = {
 
 # Settings of a bundled model that decodes only live partials (a final-quality model redraws their
 # words): tiny.en's output vocabulary cut to its first 40,960 text tokens (engines/vocab.py). Through
-# two servers side by side (3 continuous streams each) the partials cost 81.5 against 89.1 CPU ms per
-# stream-second, with the same Update precision on every WER set (eval wer: 92.7 %); cut to 32,768
-# they cost 0.89x but Update precision fell to 92.1 % (rare words spelled otherwise: "Shila").
+# two servers loaded at once (bench load --side-by-side, 3 continuous streams each) the partials cost
+# 0.91-0.99x the CPU per stream-second, with the same Update precision on every WER set (eval wer:
+# 92.7 %); cut to 32,768 they cost 0.89x but Update precision fell to 92.1 % ("Shila" for "Sheila").
 PARTIAL_ONLY: dict[str, dict[str, Any]] = {"tiny.en": {"vocab_keep": 40960}}
 
 

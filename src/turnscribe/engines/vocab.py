@@ -21,6 +21,7 @@ for any ``x`` of kept and special ids; decoding ``to_model(x)`` mapped back give
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import struct
@@ -31,7 +32,9 @@ from typing import Any
 import numpy as np
 import tokenizers
 
-__all__ = ["KeptVocab", "restricted_files"]
+from turnscribe.engines.model_files import derived_model_dir
+
+__all__ = ["KeptVocab", "cut_model_dir", "restricted_files"]
 
 EMBEDDINGS = b"decoder/embeddings/weight"  # the output projection shares these rows
 
@@ -83,6 +86,15 @@ def restricted_files(model_dir: Path, keep: int, special: int) -> dict[str, byte
     words = words[:-1] if words[-1] == "" else words
     return {"model.bin": out.getvalue(), "config.json": json.dumps(config).encode(),
             "vocabulary.txt": ("\n".join(words[:keep] + words[special:]) + "\n").encode()}
+
+
+def cut_model_dir(model_dir: Path, keep: int, special: int) -> Path:
+    """``restricted_files`` of ``model_dir`` as a model directory in the turnscribe cache, written at
+    first use (loaded from memory instead, CTranslate2 keeps ~60 MB more resident)."""
+    stat = (model_dir / "model.bin").stat()
+    source = f"{model_dir.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{keep}|{special}"
+    name = f"{model_dir.name}-vocab{keep}-{hashlib.sha1(source.encode()).hexdigest()[:12]}"
+    return derived_model_dir(name, lambda: restricted_files(model_dir, keep, special))
 
 
 class KeptVocab:

@@ -45,7 +45,7 @@ import tokenizers
 
 from turnscribe.engines.cputime import NativeThreads
 from turnscribe.engines.mel import FRAMES_PER_SECOND, log_mel
-from turnscribe.engines.vocab import KeptVocab, restricted_files
+from turnscribe.engines.vocab import KeptVocab, cut_model_dir
 from turnscribe.engines.windows import window_seconds
 from turnscribe.types.engine import SAMPLE_RATE, AsrRequest, AsrResult, Word
 
@@ -265,18 +265,18 @@ class WhisperAsr:
         self.model_dir = model_dir = Path(model_dir)
         self.tokenizer = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._vocab: KeptVocab | None = None
-        files: dict[str, bytes] | None = None
+        weights = model_dir
         if vocab_keep is not None:
             eot = self.tokenizer.token_to_id("<|endoftext|>")
             if eot is None:
                 raise ValueError(f"{model_dir}: tokenizer has no <|endoftext|>")
             self._vocab = KeptVocab(vocab_keep, eot, self.tokenizer)
-            files = restricted_files(model_dir, vocab_keep, eot)
+            weights = cut_model_dir(model_dir, vocab_keep, eot)
         # device "cuda": encode(to_cpu=True) hands features back on the host; generate/align move them
         # CTranslate2 computes on worker threads of its own: their CPU is charged to each caller
         self.model, self._workers = NativeThreads.started_during(lambda: ctranslate2.models.Whisper(
-            str(model_dir), device=device, compute_type=compute_type, intra_threads=intra_threads,
-            inter_threads=inter_threads, files=files))  # fmt: skip
+            str(weights), device=device, compute_type=compute_type, intra_threads=intra_threads,
+            inter_threads=inter_threads))  # fmt: skip
         self.multilingual: bool = bool(self.model.is_multilingual)
         if self._vocab is not None and self.multilingual:
             raise ValueError(f"{model_dir}: a cut vocabulary is for English-only models")
