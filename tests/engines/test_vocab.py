@@ -51,6 +51,16 @@ def test_kept_and_special_ids_map_both_ways_and_a_cut_token_is_spelled_in_bytes(
         KeptVocab(100, eot)
 
 
+def test_a_cut_of_nothing_writes_the_model_back_byte_for_byte(model_dir: Path) -> None:
+    """The model.bin rewrite reads and writes every header as CTranslate2 wrote it."""
+    from turnscribe.engines.vocab import restricted_files
+
+    files = restricted_files(model_dir, 50256, 50256)
+    assert files["model.bin"] == (model_dir / "model.bin").read_bytes()
+    cut = restricted_files(model_dir, KEEP, 50256)
+    assert len(files["model.bin"]) - len(cut["model.bin"]) == (50256 - KEEP) * 384 * 2  # fp16 rows of 384
+
+
 @pytest.mark.model
 def test_cut_partial_engine_hears_what_the_full_one_hears_with_a_rare_word_in_its_prompt(shared: Path) -> None:
     from turnscribe.engines.whisper_asr import WhisperAsr

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["ENV", "ROLES", "AsrModelDirs", "ModelDirError", "WhisperDirInfo", "check_all", "check_whisper_dir", "label",
-           "parse_model_dirs", "specs_from_env"]
+__all__ = ["ENV", "ROLES", "AsrModelDirs", "BinVariable", "ModelDirError", "WhisperDirInfo", "check_all",
+           "check_whisper_dir", "label", "parse_model_dirs", "read_bin_string", "read_bin_variable", "specs_from_env"]
 
 ENV = "TURNSCRIBE_ASR_MODEL_DIR"
 ROLES = ("partial", "final")
@@ -126,12 +126,32 @@ def specs_from_env(env: Mapping[str, str]) -> list[str]:
 # ------------------------------------------------------------------ directory check
 
 
-def _read_string(fh: BinaryIO) -> str:
+def read_bin_string(fh: BinaryIO) -> str:
+    """A string of a CTranslate2 ``model.bin``: uint16 length, then UTF-8 bytes ending in a NUL."""
     (n,) = struct.unpack("<H", fh.read(2))
     raw = fh.read(n)
     if len(raw) != n:
         raise EOFError
     return raw.rstrip(b"\0").decode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class BinVariable:
+    """One variable's header in a CTranslate2 ``model.bin``; its ``nbytes`` of data follow it."""
+
+    name: str
+    dims: tuple[int, ...]
+    dtype: int
+    nbytes: int
+
+
+def read_bin_variable(fh: BinaryIO) -> BinVariable:
+    """The header of the variable at ``fh``'s position (see ``_model_bin``), leaving ``fh`` at its data."""
+    name = read_bin_string(fh)
+    (rank,) = struct.unpack("<B", fh.read(1))
+    dims = struct.unpack(f"<{rank}I", fh.read(4 * rank))
+    dtype, nbytes = struct.unpack("<BI", fh.read(5))
+    return BinVariable(name, tuple(int(d) for d in dims), int(dtype), int(nbytes))
 
 
 def _model_bin(path: Path) -> tuple[str, int | None]:
@@ -146,7 +166,7 @@ def _model_bin(path: Path) -> tuple[str, int | None]:
             (version,) = struct.unpack("<I", fh.read(4))
             if not 2 <= version <= 100:  # format 1 has no spec name, and predates Whisper support
                 raise ValueError(version)
-            spec = _read_string(fh)
+            spec = read_bin_string(fh)
         except (struct.error, EOFError, UnicodeDecodeError, ValueError) as exc:
             raise ModelDirError(f"{path.parent}: model.bin is not a CTranslate2 model (or one older than "
                                 "Whisper support)") from exc
@@ -154,13 +174,10 @@ def _model_bin(path: Path) -> tuple[str, int | None]:
         try:
             _revision, count = struct.unpack("<II", fh.read(8))
             for _ in range(count):  # headers only: each variable's bytes are skipped with a seek
-                name = _read_string(fh)
-                (rank,) = struct.unpack("<B", fh.read(1))
-                dims = struct.unpack(f"<{rank}I", fh.read(4 * rank))
-                _dtype, nbytes = struct.unpack("<BI", fh.read(5))
-                if name == "encoder/conv1/weight" and rank == 3:
-                    n_mels = int(dims[1])
-                fh.seek(nbytes, 1)
+                var = read_bin_variable(fh)
+                if var.name == "encoder/conv1/weight" and len(var.dims) == 3:
+                    n_mels = var.dims[1]
+                fh.seek(var.nbytes, 1)
             truncated = fh.tell() > path.stat().st_size
         except (struct.error, EOFError, UnicodeDecodeError):
             truncated = True

@@ -27,56 +27,43 @@ import json
 import struct
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import tokenizers
 
+from turnscribe.engines.model_dir import read_bin_string, read_bin_variable
 from turnscribe.engines.model_files import derived_model_dir
 
 __all__ = ["KeptVocab", "cut_model_dir", "restricted_files"]
 
-EMBEDDINGS = b"decoder/embeddings/weight"  # the output projection shares these rows
+EMBEDDINGS = "decoder/embeddings/weight"  # the output projection shares these rows
 
 
-def _read(f: io.BytesIO, fmt: str) -> tuple[Any, ...]:
-    return struct.unpack(fmt, f.read(struct.calcsize(fmt)))
-
-
-def _name(f: io.BytesIO) -> bytes:
-    (n,) = _read(f, "<H")
-    return f.read(n)
+def _bin_string(text: str) -> bytes:
+    raw = text.encode("utf-8") + b"\0"
+    return struct.pack("<H", len(raw)) + raw
 
 
 def restricted_files(model_dir: Path, keep: int, special: int) -> dict[str, bytes]:
     """The files of the CTranslate2 Whisper model in ``model_dir`` (model.bin, config.json,
     vocabulary.txt) with the decoder's embedding rows cut to ids < ``keep`` and ids >= ``special``
-    (the first special token, ``<|endoftext|>``), for ``ctranslate2.models.Whisper(..., files=...)``."""
-    raw = (model_dir / "model.bin").read_bytes()
-    f, out = io.BytesIO(raw), io.BytesIO()
-    (version,) = _read(f, "<I")
-    spec = _name(f)
-    (revision,) = _read(f, "<I")
-    (count,) = _read(f, "<I")
-    out.write(struct.pack("<I", version) + struct.pack("<H", len(spec)) + spec
-              + struct.pack("<I", revision) + struct.pack("<I", count))
-    for _ in range(count):
-        name = _name(f)
-        (rank,) = _read(f, "<B")
-        dims = list(_read(f, "<" + "I" * rank))
-        (dtype,) = _read(f, "<B")
-        (nbytes,) = _read(f, "<I")
-        data = f.read(nbytes)
-        if name.rstrip(b"\0") == EMBEDDINGS:
-            width = nbytes // (dims[0] * int(np.prod(dims[1:])))
-            rows = np.frombuffer(data, dtype=np.uint8).reshape(dims[0], -1)
-            data = np.ascontiguousarray(rows[np.r_[0:keep, special:dims[0]]]).tobytes()
-            dims[0] = keep + dims[0] - special
-            nbytes = len(data)
-            assert nbytes == dims[0] * int(np.prod(dims[1:])) * width
-        out.write(struct.pack("<H", len(name)) + name + struct.pack("<B", rank)
-                  + struct.pack("<" + "I" * rank, *dims) + struct.pack("<B", dtype) + struct.pack("<I", nbytes) + data)
-    out.write(f.read())  # aliases (the output projection is one) and the rest
+    (the first special token, ``<|endoftext|>``); ``keep == special`` gives the model as it is."""
+    out = io.BytesIO()
+    with open(model_dir / "model.bin", "rb") as f:
+        (version,) = struct.unpack("<I", f.read(4))
+        spec = read_bin_string(f)
+        revision, count = struct.unpack("<II", f.read(8))
+        out.write(struct.pack("<I", version) + _bin_string(spec) + struct.pack("<II", revision, count))
+        for _ in range(count):
+            var = read_bin_variable(f)
+            data, dims = f.read(var.nbytes), list(var.dims)
+            if var.name == EMBEDDINGS:
+                rows = np.frombuffer(data, dtype=np.uint8).reshape(dims[0], -1)  # one row of bytes per token
+                data = np.ascontiguousarray(rows[np.r_[0:keep, special:dims[0]]]).tobytes()
+                dims[0] = keep + dims[0] - special
+            out.write(_bin_string(var.name) + struct.pack(f"<B{len(dims)}I", len(dims), *dims)
+                      + struct.pack("<BI", var.dtype, len(data)) + data)
+        out.write(f.read())  # aliases (the output projection is one) and the rest
     vocab = KeptVocab(keep, special)
     config = json.loads((model_dir / "config.json").read_text())
     for key in ("lang_ids", "suppress_ids", "suppress_ids_begin"):  # token ids, renumbered
